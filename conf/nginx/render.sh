@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Renders nginx.conf.template into a ready nginx.conf on stdout.
+# Usage: conf/nginx/render.sh > /some/dir/nginx.conf
+# Every DS_* variable below can be set in the environment; the rest of the
+# template is left untouched (nginx's own $variables included).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+: "${DS_HTTP_PORT:=3000}"
+: "${DS_PUBLISH_ADDR:=127.0.0.1}"
+: "${DS_PUBLISH_PORT:=3001}"
+: "${DS_REDIS_HOST:=127.0.0.1}"
+: "${DS_REDIS_PORT:=6379}"
+: "${DS_REDIS_PREFIX:=ds:}"
+: "${DS_AUTH:=on}"
+: "${DS_TOKEN_SECRET_ENV:=DATASTREAM_TOKEN_SECRET}"
+: "${DS_NGINX_WORKERS:=auto}"
+: "${DS_NGINX_RUN_DIR:=/tmp/datastream-nginx}"
+: "${DS_NGINX_ERROR_LOG:=stderr}"
+: "${DS_NGINX_ACCESS_LOG:=/dev/stdout}"
+: "${DS_NGINX_LOG_LEVEL:=notice}"
+: "${DS_NGINX_SHUTDOWN_TIMEOUT:=10s}"
+: "${DS_NGINX_CONF_DIR:=$here}"
+: "${DS_NCHAN_MODULE:=/usr/lib/nginx/modules/ngx_nchan_module.so}"
+: "${DS_DATASTREAM_MODULE:=/usr/lib/nginx/modules/ngx_http_datastream_module.so}"
+: "${DS_NCHAN_SHM_SIZE:=128M}"
+: "${DS_NCHAN_BUFFER_LENGTH:=1000}"
+: "${DS_NCHAN_MESSAGE_TIMEOUT:=1h}"
+: "${DS_HTML_ROOT:=$(cd "$here/../../html" 2>/dev/null && pwd || echo /usr/share/datastream/html)}"
+: "${DS_DASHBOARD_CONFIG:=$DS_NGINX_RUN_DIR/dashboard-config.js}"
+# Only a master running as root may switch the workers' user.
+if [ -z "${DS_NGINX_USER_LINE+x}" ]; then
+    if [ "$(id -u)" = 0 ]; then DS_NGINX_USER_LINE="user root;"; else DS_NGINX_USER_LINE=""; fi
+fi
+[ -f "$DS_NGINX_CONF_DIR/mime.types" ] || { echo "render.sh: no mime.types in $DS_NGINX_CONF_DIR" >&2; exit 1; }
+
+vars=$(grep -o '\${DS_[A-Z0-9_]*}' "$here/nginx.conf.template" | sort -u | tr -d '\n')
+for v in $(grep -o 'DS_[A-Z0-9_]*' <<<"$vars"); do export "$v"; done
+envsubst "$vars" < "$here/nginx.conf.template"

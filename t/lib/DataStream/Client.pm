@@ -1,0 +1,194 @@
+package DataStream::Client;
+
+# Client sides of the backend's three protocols, for tests: REST (HTTP/1.1),
+# WebSocket (RFC 6455 via Protocol::WebSocket) and Server-Sent Events.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use Protocol::WebSocket::Frame;
+use Protocol::WebSocket::Handshake::Client;
+use Time::HiRes qw(time);
+
+our @EXPORT_OK = qw(http_request ws_connect sse_connect);
+
+# Returns { status, headers (lower-case names), content }.
+sub http_request {
+    my ($method, $url, %opt) = @_;
+    my $res = HTTP::Tiny->new(timeout => $opt{timeout} // 10, keep_alive => 0)
+        ->request($method, $url, { headers => $opt{headers} // {}, (defined $opt{body} ? (content => $opt{body}) : ()) });
+    return $res;
+}
+
+# ---------------------------------------------------------------- WebSocket
+
+# Connects and completes the handshake. Returns the client, or dies with the
+# HTTP status line when the server refuses the upgrade.
+sub ws_connect {
+    my ($port, $path, %opt) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+        or die "connect: $!";
+    $sock->autoflush(1);
+    my $hs = Protocol::WebSocket::Handshake::Client->new(url => "ws://127.0.0.1:$port$path");
+    my $req = $hs->to_string;
+    my $extra = '';
+    $extra .= "Sec-WebSocket-Protocol: $opt{protocol}\r\n" if defined $opt{protocol};
+    $extra .= "$_: $opt{headers}{$_}\r\n" for keys %{ $opt{headers} // {} };
+    $req =~ s/\r\n\r\n$/\r\n$extra\r\n/;
+    print $sock $req;
+
+    my $head = '';
+    my $deadline = time + ($opt{timeout} // 5);
+    while ($head !~ /\r\n\r\n/) {
+        die "handshake timed out\n" if time > $deadline;
+        my $n = sysread($sock, my $buf, 4096);
+        die "connection closed during handshake: $head\n" unless $n;
+        $head .= $buf;
+    }
+    my ($headers, $rest) = split /\r\n\r\n/, $head, 2;
+    my ($status) = $headers =~ m{^HTTP/1\.\d (\d{3})};
+    die "handshake refused: $status\n" unless $status && $status == 101;
+    my %h = map { my ($k, $v) = split /:\s*/, $_, 2; (lc $k => $v) } grep { /:/ } split /\r\n/, $headers;
+    my $frame = Protocol::WebSocket::Frame->new(max_payload_size => 1 << 20);
+    $frame->append($rest) if length $rest;
+    return bless { sock => $sock, frame => $frame, headers => \%h }, 'DataStream::Client::WebSocket';
+}
+
+package DataStream::Client::WebSocket;
+
+use Time::HiRes qw(time);
+
+sub header { $_[0]{headers}{ lc $_[1] } }
+
+# The next text message, or undef after `timeout` seconds or on close.
+sub recv {
+    my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    while (1) {
+        while (defined(my $msg = $self->{frame}->next_bytes)) {
+            my $op = $self->{frame}->opcode;
+            if ($op == 8) { $self->{closed} = 1; return undef }
+            if ($op == 9) { $self->send_frame($msg, 'pong'); next }
+            next if $op == 10;
+            return $msg;
+        }
+        return undef if $self->{closed};
+        my $left = $deadline - time;
+        return undef if $left <= 0;
+        my $sel = IO::Select->new($self->{sock});
+        next unless $sel->can_read($left);
+        my $n = sysread($self->{sock}, my $buf, 65536);
+        if (!$n) { $self->{closed} = 1; return undef }
+        $self->{frame}->append($buf);
+    }
+}
+
+sub send_frame {
+    my ($self, $data, $type) = @_;
+    my $f = Protocol::WebSocket::Frame->new(buffer => $data, type => $type // 'text', masked => 1);
+    syswrite($self->{sock}, $f->to_bytes);
+}
+
+sub closed { $_[0]{closed} }
+
+sub close {
+    my ($self) = @_;
+    $self->send_frame('', 'close') unless $self->{closed};
+    close $self->{sock};
+}
+
+package DataStream::Client;
+
+# ---------------------------------------------------------------- SSE
+
+sub sse_connect {
+    my ($port, $path, %opt) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+        or die "connect: $!";
+    my $req = "GET $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nAccept: text/event-stream\r\n";
+    $req .= "$_: $opt{headers}{$_}\r\n" for keys %{ $opt{headers} // {} };
+    syswrite($sock, "$req\r\n");
+    my $self = bless { sock => $sock, buf => '', status => undef, headers => {} }, 'DataStream::Client::SSE';
+    $self->read_head($opt{timeout} // 5);
+    return $self;
+}
+
+package DataStream::Client::SSE;
+
+use IO::Select;
+use Time::HiRes qw(time);
+
+sub status { $_[0]{status} }
+sub header { $_[0]{headers}{ lc $_[1] } }
+sub body   { $_[0]{buf} }
+
+sub fill {
+    my ($self, $deadline) = @_;
+    my $left = $deadline - time;
+    return 0 if $left <= 0 || $self->{eof};
+    return 0 unless IO::Select->new($self->{sock})->can_read($left);
+    my $n = sysread($self->{sock}, my $buf, 65536);
+    if (!$n) { $self->{eof} = 1; return 0 }
+    $self->{raw} .= $buf;
+    return 1;
+}
+
+sub read_head {
+    my ($self, $timeout) = @_;
+    my $deadline = time + $timeout;
+    $self->{raw} = '';
+    until ($self->{raw} =~ /\r\n\r\n/) {
+        $self->fill($deadline) or last;
+    }
+    my ($head, $rest) = split /\r\n\r\n/, $self->{raw}, 2;
+    ($self->{status}) = ($head // '') =~ m{^HTTP/1\.\d (\d{3})};
+    $self->{headers} = { map { my ($k, $v) = split /:\s*/, $_, 2; (lc $k => $v) } grep { /:/ } split /\r\n/, $head // '' };
+    $self->{chunked} = ($self->{headers}{'transfer-encoding'} // '') =~ /chunked/i;
+    $self->{raw} = $rest // '';
+    $self->decode;
+}
+
+# Moves complete chunks from raw bytes to the event buffer.
+sub decode {
+    my ($self) = @_;
+    if (!$self->{chunked}) { $self->{buf} .= $self->{raw}; $self->{raw} = ''; return }
+    while ($self->{raw} =~ /^([0-9a-fA-F]+)\r\n/) {
+        my $len = hex $1;
+        my $hl = length($1) + 2;
+        last if length($self->{raw}) < $hl + $len + 2;
+        $self->{buf} .= substr($self->{raw}, $hl, $len);
+        substr($self->{raw}, 0, $hl + $len + 2) = '';
+        if ($len == 0) { $self->{eof} = 1; last }
+    }
+}
+
+# The next event as { event, id, data }, comments skipped; undef on timeout or EOF.
+sub next_event {
+    my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    while (1) {
+        while ($self->{buf} =~ s/^(.*?)\r?\n\r?\n//s) {
+            my %ev = (event => 'message', data => undef, id => undef);
+            my @data;
+            for my $line (split /\r?\n/, $1) {
+                next if $line =~ /^:/;
+                my ($k, $v) = $line =~ /^([^:]+):? ?(.*)$/ or next;
+                if ($k eq 'data') { push @data, $v }
+                elsif ($k eq 'event' || $k eq 'id') { $ev{$k} = $v }
+            }
+            next unless @data;
+            $ev{data} = join "\n", @data;
+            return \%ev;
+        }
+        $self->fill($deadline) or return undef;
+        $self->decode;
+    }
+}
+
+sub close { close $_[0]{sock} }
+
+1;

@@ -1,0 +1,407 @@
+/* datastream-feed: puts Debezium-format change events into JetStream the way
+ * Debezium Server does (demo feed, replay of recorded lines, generated
+ * backlogs) and prints what a NATS subject receives. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "nats_io.h"
+#include "reference_games.h"
+
+#define FEED_LINE_MAX (1024 * 1024)
+#define FEED_ENVELOPE_MAX 16384
+
+typedef struct {
+    const char *url;
+    const char *subject;
+    const char *prefix;
+    const char *stream;
+    const char *state_file;
+    long long   count;
+    long long   start_id;
+    long long   timeout_ms;
+    double      speed;
+    int         core;
+    int         create_stream;
+    int         with_schema;
+} feed_args_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop_requested = 1;
+}
+
+static int64_t
+now_us(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: datastream-feed COMMAND [options]\n"
+        "\n"
+        "Commands:\n"
+        "  pub   publish each stdin line as one message to --subject (JetStream, acked)\n"
+        "  sub   print messages of --subject as JSON lines {\"subject\",\"data\",\"headers\"}\n"
+        "  gen   games|rounds: print Debezium envelopes (games snapshot, or --count round inserts)\n"
+        "  demo  publish the reference games, then rounds at a realistic cadence until stopped\n"
+        "\n"
+        "Options:\n"
+        "  --url URL           NATS server (env NATS_URL, default nats://127.0.0.1:4222)\n"
+        "  --subject S         subject for pub and sub\n"
+        "  --core              pub: core NATS instead of JetStream\n"
+        "  --count N           sub: stop after N messages; gen rounds: how many (default 1000)\n"
+        "  --timeout-ms T      sub: stop after T ms (default 10000)\n"
+        "  --start-id ID       gen rounds: first round id (default 1)\n"
+        "  --schema            gen/demo: wrap rounds in {\"schema\",\"payload\"} (schemas.enable=true)\n"
+        "  --prefix P          Debezium topic.prefix (env PREFIX, default datastream)\n"
+        "  --stream NAME       stream for --create-stream (default DebeziumStream)\n"
+        "  --create-stream     create the stream (subjects <prefix>.>, file storage) if missing\n"
+        "  --speed X           demo: cadence multiplier (env DS_FEED_SPEED, default 1)\n"
+        "  --state-file F      demo: where the last round id is kept across runs\n"
+        "  --help              this text\n");
+}
+
+static int
+parse_args(int argc, char **argv, feed_args_t *a)
+{
+    static const struct option options[] = {
+        { "url", required_argument, NULL, 'u' },
+        { "subject", required_argument, NULL, 's' },
+        { "core", no_argument, NULL, 'C' },
+        { "count", required_argument, NULL, 'n' },
+        { "timeout-ms", required_argument, NULL, 't' },
+        { "start-id", required_argument, NULL, 'i' },
+        { "schema", no_argument, NULL, 'S' },
+        { "prefix", required_argument, NULL, 'p' },
+        { "stream", required_argument, NULL, 'm' },
+        { "create-stream", no_argument, NULL, 'c' },
+        { "speed", required_argument, NULL, 'x' },
+        { "state-file", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *env;
+    char       *end;
+    int         opt;
+
+    memset(a, 0, sizeof(*a));
+    a->url = (env = getenv("NATS_URL")) ? env : "nats://127.0.0.1:4222";
+    a->prefix = (env = getenv("PREFIX")) ? env : "datastream";
+    a->stream = "DebeziumStream";
+    a->count = 1000;
+    a->start_id = 1;
+    a->timeout_ms = 10000;
+    a->speed = (env = getenv("DS_FEED_SPEED")) ? strtod(env, NULL) : 1.0;
+
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        errno = 0;
+        switch (opt) {
+        case 'u': a->url = optarg; break;
+        case 's': a->subject = optarg; break;
+        case 'C': a->core = 1; break;
+        case 'n': a->count = strtoll(optarg, &end, 10); if (*end || errno) return -1; break;
+        case 't': a->timeout_ms = strtoll(optarg, &end, 10); if (*end || errno) return -1; break;
+        case 'i': a->start_id = strtoll(optarg, &end, 10); if (*end || errno) return -1; break;
+        case 'S': a->with_schema = 1; break;
+        case 'p': a->prefix = optarg; break;
+        case 'm': a->stream = optarg; break;
+        case 'c': a->create_stream = 1; break;
+        case 'x': a->speed = strtod(optarg, &end); if (*end || errno) return -1; break;
+        case 'f': a->state_file = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: return -1;
+        }
+    }
+    if (a->speed <= 0.0 || a->count < 0 || a->timeout_ms < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+connect_with_stream(feed_nats_t *fn, const feed_args_t *a)
+{
+    if (feed_nats_connect(fn, a->url) != 0) {
+        return -1;
+    }
+    if (a->create_stream && feed_nats_ensure_stream(fn, a->stream, a->prefix) != 0) {
+        feed_nats_close(fn);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cmd_pub(const feed_args_t *a)
+{
+    feed_nats_t fn;
+    char       *line = malloc(FEED_LINE_MAX);
+    long long   sent = 0;
+    int         rc = 0;
+
+    if (line == NULL || a->subject == NULL || connect_with_stream(&fn, a) != 0) {
+        free(line);
+        return 1;
+    }
+    while (!stop_requested && fgets(line, FEED_LINE_MAX, stdin) != NULL) {
+        size_t len = strcspn(line, "\n");
+        if (len == 0) {
+            continue;
+        }
+        rc = a->core ? feed_nats_publish_core(&fn, a->subject, line, (int) len)
+                     : feed_nats_publish(&fn, a->subject, line, (int) len);
+        if (rc != 0) {
+            break;
+        }
+        sent++;
+    }
+    if (rc == 0) {
+        rc = a->core ? (natsConnection_FlushTimeout(fn.conn, 10000) == NATS_OK ? 0 : -1)
+                     : feed_nats_flush(&fn, 30000);
+    }
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"published\",\"subject\":\"%s\",\"messages\":%lld,\"ok\":%s}\n",
+            a->subject, sent, rc == 0 ? "true" : "false");
+    feed_nats_close(&fn);
+    free(line);
+    return rc == 0 ? 0 : 1;
+}
+
+static int
+cmd_sub(const feed_args_t *a)
+{
+    feed_nats_t fn;
+    int         printed;
+
+    if (a->subject == NULL || feed_nats_connect(&fn, a->url) != 0) {
+        return 1;
+    }
+    printed = feed_nats_print(&fn, a->subject, (int) a->count, a->timeout_ms, stdout);
+    feed_nats_close(&fn);
+    return printed < 0 ? 1 : 0;
+}
+
+static int
+print_games(const feed_args_t *a, int64_t lsn)
+{
+    char buf[FEED_ENVELOPE_MAX];
+
+    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
+        feed_change_t chg = { 'r', lsn + i, now_us() / 1000, 0, a->prefix };
+        if (feed_envelope_game(buf, sizeof(buf), &chg, &feed_reference_games[i]) < 0) {
+            return 1;
+        }
+        printf("%s\n", buf);
+    }
+    return 0;
+}
+
+static int
+print_rounds(const feed_args_t *a)
+{
+    char    buf[FEED_ENVELOPE_MAX];
+    char    extras[256];
+    int64_t base_us = now_us();
+
+    for (long long i = 0; i < a->count; i++) {
+        const feed_game_t *game = &feed_reference_games[i % FEED_REFERENCE_GAMES];
+        feed_change_t      chg = { 'c', base_us + i, base_us / 1000, a->with_schema, a->prefix };
+        feed_round_t       round = { a->start_id + i, game->id, base_us, extras };
+
+        if (feed_reference_extras(extras, sizeof(extras), game, (double) ((i * 7919) % 1000) / 1000.0) < 0
+            || feed_envelope_round(buf, sizeof(buf), &chg, &round) < 0)
+        {
+            return 1;
+        }
+        printf("%s\n", buf);
+    }
+    return 0;
+}
+
+static int
+cmd_gen(const feed_args_t *a, const char *what)
+{
+    if (what != NULL && strcmp(what, "games") == 0) {
+        return print_games(a, now_us());
+    }
+    if (what != NULL && strcmp(what, "rounds") == 0) {
+        return print_rounds(a);
+    }
+    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"gen needs games or rounds\"}\n");
+    return 2;
+}
+
+static long long
+load_last_round_id(const char *path)
+{
+    FILE     *f;
+    long long id = 0;
+
+    if (path == NULL || (f = fopen(path, "r")) == NULL) {
+        return 0;
+    }
+    if (fscanf(f, "%lld", &id) != 1) {
+        id = 0;
+    }
+    fclose(f);
+    return id;
+}
+
+static int
+save_last_round_id(const char *path, long long id)
+{
+    char  tmp[4096];
+    FILE *f;
+
+    if (path == NULL) {
+        return 0;
+    }
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)
+        || (f = fopen(tmp, "w")) == NULL)
+    {
+        return -1;
+    }
+    if (fprintf(f, "%lld\n", id) < 0 || fclose(f) != 0) {
+        return -1;
+    }
+    return rename(tmp, path);
+}
+
+static int
+publish_reference_games(feed_nats_t *fn, const feed_args_t *a, char *subject, size_t cap)
+{
+    char buf[FEED_ENVELOPE_MAX];
+
+    if ((size_t) snprintf(subject, cap, "%s.public.games", a->prefix) >= cap) {
+        return -1;
+    }
+    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
+        feed_change_t chg = { 'r', now_us(), now_us() / 1000, 0, a->prefix };
+        int           len = feed_envelope_game(buf, sizeof(buf), &chg, &feed_reference_games[i]);
+        if (len < 0 || feed_nats_publish(fn, subject, buf, len) != 0) {
+            return -1;
+        }
+    }
+    return feed_nats_flush(fn, 10000);
+}
+
+static int
+cmd_demo(const feed_args_t *a)
+{
+    feed_nats_t fn;
+    char        subject[256];
+    char        buf[FEED_ENVELOPE_MAX];
+    char        extras[256];
+    double      next_at[FEED_REFERENCE_GAMES];
+    long long   round_id;
+    long long   published = 0;
+    unsigned    seed = (unsigned) now_us();
+    int         rc = 0;
+
+    if (connect_with_stream(&fn, a) != 0) {
+        return 1;
+    }
+    if (publish_reference_games(&fn, a, subject, sizeof(subject)) != 0) {
+        feed_nats_close(&fn);
+        return 1;
+    }
+    round_id = load_last_round_id(a->state_file);
+    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
+        next_at[i] = (double) now_us() / 1e6 + feed_reference_period[i] / a->speed * (i + 1) / 4.0;
+    }
+    snprintf(subject, sizeof(subject), "%s.public.rounds", a->prefix);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"demo feed started\",\"subject\":\"%s\",\"next_round_id\":%lld}\n",
+            subject, round_id + 1);
+
+    while (!stop_requested && rc == 0) {
+        double now = (double) now_us() / 1e6;
+
+        for (int i = 0; i < FEED_REFERENCE_GAMES && rc == 0; i++) {
+            const feed_game_t *game = &feed_reference_games[i];
+            int64_t            t = now_us();
+            feed_change_t      chg = { 'c', t, t / 1000, a->with_schema, a->prefix };
+            feed_round_t       round = { round_id + 1, game->id, t, extras };
+            int                len;
+
+            if (now < next_at[i]) {
+                continue;
+            }
+            /* Jitter of ±25 % so the games do not tick in lockstep. */
+            next_at[i] = now + feed_reference_period[i] / a->speed
+                               * (0.75 + 0.5 * rand_r(&seed) / (double) RAND_MAX);
+            if (feed_reference_extras(extras, sizeof(extras), game,
+                                      rand_r(&seed) / ((double) RAND_MAX + 1.0)) < 0
+                || (len = feed_envelope_round(buf, sizeof(buf), &chg, &round)) < 0
+                || feed_nats_publish(&fn, subject, buf, len) != 0
+                || feed_nats_flush(&fn, 5000) != 0)
+            {
+                rc = -1;
+                break;
+            }
+            round_id++;
+            published++;
+            if (save_last_round_id(a->state_file, round_id) != 0) {
+                fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"cannot save feed state\",\"path\":\"%s\"}\n",
+                        a->state_file);
+            }
+        }
+        usleep(20000);
+    }
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"demo feed stopped\",\"rounds\":%lld,\"last_round_id\":%lld}\n",
+            published, round_id);
+    feed_nats_close(&fn);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    feed_args_t a;
+    const char *command;
+    int         rc;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    command = argv[1];
+    if (parse_args(argc - 1, argv + 1, &a) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (strcmp(command, "pub") == 0) {
+        rc = cmd_pub(&a);
+    } else if (strcmp(command, "sub") == 0) {
+        rc = cmd_sub(&a);
+    } else if (strcmp(command, "gen") == 0) {
+        rc = cmd_gen(&a, optind < argc - 1 ? argv[optind + 1] : NULL);
+    } else if (strcmp(command, "demo") == 0) {
+        rc = cmd_demo(&a);
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    nats_Close();
+    return rc;
+}

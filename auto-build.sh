@@ -177,7 +177,7 @@ up() {
     local keys="$BUILD/bin/datastream-keys" redis_url="redis://127.0.0.1:$DS_REDIS_PORT/0"
     if [ ! -s "$STATE/demo-pk" ]; then
         (umask 077
-         REDIS_URL=$redis_url "$keys" create --name dashboard --kind pk \
+         REDIS_URL=$redis_url "$keys" create --name dashboard --kind pk --rate-limit 600 \
              --origins "http://localhost:$DS_HTTP_PORT http://127.0.0.1:$DS_HTTP_PORT" > "$STATE/demo-pk"
          REDIS_URL=$redis_url "$keys" create --name demo-server --kind sk > "$STATE/demo-sk")
     fi

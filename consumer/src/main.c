@@ -1,0 +1,158 @@
+/* datastream-consumer: Debezium rounds/games events from JetStream into the Redis read
+ * model and live publications. */
+#include "config.h"
+#include "http_status.h"
+#include "log.h"
+#include "metrics.h"
+#include "process_games.h"
+#include "process_rounds.h"
+#include "settle.h"
+#include "sink_nchan.h"
+#include "sink_redis.h"
+#include "source_jetstream.h"
+#include "worker.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROBE_INTERVAL_S 2.0
+
+static atomic_bool stopping;
+
+typedef struct {
+    ds_rounds_stage stage;
+    double next_probe;
+    double next_lag;
+} rounds_worker_state;
+
+static void process_rounds(void *stage, natsMsgList *list)
+{
+    ds_process_rounds(&((rounds_worker_state *)stage)->stage, list);
+}
+
+static void process_games(void *stage, natsMsgList *list)
+{
+    ds_process_games(stage, list);
+}
+
+/* Keeps /readyz and the lag gauge current while the stream is idle. */
+static void rounds_tick(void *stage, ds_source *source)
+{
+    rounds_worker_state *w = stage;
+    double now = ds_now();
+    if (now >= w->next_probe) {
+        w->next_probe = now + PROBE_INTERVAL_S;
+        ds_metrics_set_dependency(DEP_REDIS, ds_redis_ping(w->stage.redis) == 0);
+        ds_metrics_set_dependency(DEP_PUBLISHER, ds_nchan_probe(w->stage.nchan) == 0);
+    }
+    if (now >= w->next_lag && ds_nats_connected(source->nats)) {
+        w->next_lag = now + (double)w->stage.cfg->lag_refresh_ms / 1000.0;
+        int64_t lag = ds_source_lag(source);
+        if (lag >= 0)
+            ds_metrics_set_lag(lag);
+    }
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+        return -1;
+    return sig;
+}
+
+static int block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        return -1;
+    /* Inherited by every thread created afterwards, so only sigwait sees them. */
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+static int run(const ds_config *cfg)
+{
+    ds_nats nats;
+    if (ds_nats_open(&nats, cfg) != 0)
+        return 1;
+    int rc = 1;
+    ds_http_status *status = ds_http_status_start(cfg, &nats);
+    ds_redis *rounds_redis = ds_redis_new(cfg), *games_redis = ds_redis_new(cfg);
+    ds_nchan *nchan = ds_nchan_new(cfg);
+    ds_source rounds_src, games_src;
+    ds_source_init(&rounds_src, cfg, &nats, cfg->durable_rounds, "rounds");
+    ds_source_init(&games_src, cfg, &nats, cfg->durable_games, "games");
+    rounds_worker_state rstate = {{cfg, &nats, rounds_redis, nchan}, 0, 0};
+    ds_games_stage gstage = {cfg, &nats, games_redis};
+    ds_worker workers[] = {
+        {"games", &games_src, &gstage, process_games, NULL, &stopping, 0},
+        {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, &stopping, 0},
+    };
+    size_t started = 0;
+    if (!status || !rounds_redis || !games_redis || !nchan)
+        goto out;
+    for (; started < sizeof workers / sizeof workers[0]; started++)
+        if (ds_worker_start(&workers[started]) != 0)
+            goto out;
+
+    int sig = wait_for_signal();
+    ds_log(LOG_INFO, "shutting down", "{s:i, s:I}", "signal", sig, "grace_s",
+           (json_int_t)cfg->shutdown_grace_s);
+    rc = 0;
+out:
+    atomic_store(&stopping, true);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += cfg->shutdown_grace_s;
+    for (size_t i = 0; i < started; i++) {
+        if (ds_worker_join(&workers[i], &deadline) != 0) {
+            ds_log(LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", workers[i].name);
+            _exit(1);
+        }
+    }
+    ds_source_close(&rounds_src);
+    ds_source_close(&games_src);
+    ds_nats_close(&nats);   /* flushes the last acks */
+    ds_nchan_free(nchan);
+    ds_redis_free(rounds_redis);
+    ds_redis_free(games_redis);
+    ds_http_status_stop(status);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        ds_config_usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    ds_config cfg;
+    char err[512];
+    if (ds_config_load(&cfg, err, sizeof err) != 0) {
+        ds_log(LOG_ERROR, "invalid configuration", "{s:s}", "error", err);
+        return 2;
+    }
+    if (block_signals() != 0) {
+        ds_log(LOG_ERROR, "signal setup failed", NULL);
+        return 1;
+    }
+    ds_log(LOG_INFO, "starting", "{s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url, "redis_url",
+           cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream);
+    int rc = run(&cfg);
+    nats_CloseAndWait(2000);
+    ds_log(LOG_INFO, "stopped", "{s:i}", "exit_code", rc);
+    return rc;
+}

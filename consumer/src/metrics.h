@@ -1,0 +1,29 @@
+/* Process-wide counters and readiness flags, rendered in the Prometheus text format. */
+#ifndef DS_METRICS_H
+#define DS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RESULT_APPLIED, RESULT_SKIPPED, RESULT_RETRIED, RESULT_DEAD_LETTERED, RESULT_IGNORED,
+    RESULT_COUNT
+} ds_result;
+
+typedef enum { SINK_REDIS, SINK_NCHAN, SINK_NATS, SINK_DLQ, SINK_COUNT } ds_sink;
+
+typedef enum { DEP_REDIS, DEP_PUBLISHER, DEP_COUNT } ds_dependency;
+
+/* op: 'c','u','d','r','t','m', or 0 when the message could not be decoded. */
+void ds_metrics_processed(char op, ds_result result, double latency_seconds);
+void ds_metrics_redelivered(void);
+void ds_metrics_sink_error(ds_sink sink);
+void ds_metrics_set_lag(int64_t lag);
+void ds_metrics_set_dependency(ds_dependency dep, bool up);
+bool ds_metrics_dependency(ds_dependency dep);
+
+/* Returns a malloc'd exposition text, or NULL. */
+char *ds_metrics_render(void);
+
+#endif

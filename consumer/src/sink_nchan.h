@@ -1,0 +1,25 @@
+/* Live publication to nchan: one POST per round to <PUBLISH_URL>/game.<slug>,type.<type>. */
+#ifndef DS_SINK_NCHAN_H
+#define DS_SINK_NCHAN_H
+
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ds_nchan ds_nchan;
+
+typedef struct {
+    const char *slug;
+    const char *type;
+    const char *json;
+    bool ok;            /* out: 201 or 202 */
+} ds_publication;
+
+ds_nchan *ds_nchan_new(const ds_config *cfg);
+void ds_nchan_free(ds_nchan *n);
+int ds_nchan_probe(ds_nchan *n);
+/* Returns 0 when every publication succeeded, -1 otherwise (see each ok). */
+int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count);
+
+#endif

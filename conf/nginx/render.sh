@@ -24,6 +24,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DS_NCHAN_MODULE:=/usr/lib/nginx/modules/ngx_nchan_module.so}"
 : "${DS_DATASTREAM_MODULE:=/usr/lib/nginx/modules/ngx_http_datastream_module.so}"
 : "${DS_NCHAN_SHM_SIZE:=128M}"
+# Each subscriber holds one descriptor; ask for as many as the hard limit allows.
+if [ -z "${DS_NGINX_RLIMIT_NOFILE:-}" ]; then
+    DS_NGINX_RLIMIT_NOFILE=$(ulimit -Hn)
+    [ "$DS_NGINX_RLIMIT_NOFILE" = unlimited ] && DS_NGINX_RLIMIT_NOFILE=1048576
+fi
 : "${DS_NCHAN_BUFFER_LENGTH:=1000}"
 : "${DS_NCHAN_MESSAGE_TIMEOUT:=1h}"
 : "${DS_HTML_ROOT:=$(cd "$here/../../html" 2>/dev/null && pwd || echo /usr/share/datastream/html)}"

@@ -17,7 +17,7 @@ PACKAGES=(
     build-essential pkg-config gettext-base curl ca-certificates procps psmisc
     nginx-light libnginx-mod-nchan nginx-dev
     libnats-dev libhiredis-dev libjansson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
-    nats-server redis-server redis-tools
+    nats-server redis-server redis-tools yamllint
     clang libclang-rt-14-dev
     libtest-base-perl libtext-diff-perl liburi-perl libwww-perl libhttp-message-perl
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl libprotocol-websocket-perl

@@ -1,0 +1,350 @@
+# Project checks on the rendered manifests: KEDA triggers use the real
+# metadata keys and the contract's figures; names, labels, selectors and ports
+# agree across Deployments, Services, Ingress, NetworkPolicies, PDBs and
+# ScaledObjects; probes, security contexts, resources and shutdown timing.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use DeployTest qw(repo docs node_ready have_cmd find_obj objs containers env_map);
+
+plan skip_all => 'kubectl is not installed' unless have_cmd('kubectl');
+my $why = node_ready();
+plan skip_all => "node packages unavailable: $why" if $why;
+
+my $NS = 'datastream';
+my $docs = docs('eks-debezium');    # the superset: base + eks + debezium component
+my %dep = map { $_->{metadata}{name} => $_ } objs($docs, 'Deployment');
+my %svc = map { $_->{metadata}{name} => $_ } objs($docs, 'Service');
+
+sub subset {   # every key/value of $sel is in $labels
+    my ($sel, $labels) = @_;
+    return 0 unless $sel && %$sel;
+    for (keys %$sel) { return 0 unless defined $labels->{$_} && $labels->{$_} eq $sel->{$_} }
+    return 1;
+}
+sub pods_selected {   # names of Deployments whose pod labels match a selector
+    my ($sel) = @_;
+    return grep { subset($sel, $dep{$_}{spec}{template}{metadata}{labels}) } sort keys %dep;
+}
+sub container_ports {   # name => number and number => number, of every container
+    my ($d) = @_;
+    my %p;
+    for my $c (containers($d)) {
+        for (@{ $c->{ports} // [] }) {
+            $p{ $_->{containerPort} } = $_->{containerPort};
+            $p{ $_->{name} } = $_->{containerPort} if $_->{name};
+        }
+    }
+    return %p;
+}
+sub seconds { my ($v) = @_; $v =~ /^(\d+)s?$/ ? $1 : die "not seconds: $v" }
+
+# ---------------------------------------------------------------- namespace
+ok(find_obj($docs, 'Namespace', $NS), "Namespace $NS is rendered");
+for my $o (grep { $_->{kind} ne 'Namespace' } @$docs) {
+    is($o->{metadata}{namespace}, $NS, "$o->{kind}/$o->{metadata}{name} is in namespace $NS");
+}
+
+# ---------------------------------------------------------------- deployments
+for my $name (qw(backend consumer redis nats)) {
+    ok($dep{$name}, "Deployment $name exists");
+}
+for my $name (sort keys %dep) {
+    my $d = $dep{$name};
+    ok(subset($d->{spec}{selector}{matchLabels}, $d->{spec}{template}{metadata}{labels}),
+       "Deployment $name: selector matches its pod labels");
+    my $spec = $d->{spec}{template}{spec};
+    for my $c (containers($d)) {
+        my $sc = $c->{securityContext} // {};
+        ok(($spec->{securityContext}{runAsNonRoot} // $sc->{runAsNonRoot}), "Deployment $name/$c->{name}: runAsNonRoot");
+        ok(defined $sc->{allowPrivilegeEscalation} && !$sc->{allowPrivilegeEscalation},
+           "Deployment $name/$c->{name}: allowPrivilegeEscalation false");
+        ok($sc->{readOnlyRootFilesystem}, "Deployment $name/$c->{name}: readOnlyRootFilesystem");
+        is_deeply($sc->{capabilities}{drop}, ['ALL'], "Deployment $name/$c->{name}: drops ALL capabilities");
+        ok($c->{resources}{requests}{cpu} && $c->{resources}{requests}{memory},
+           "Deployment $name/$c->{name}: has cpu and memory requests");
+        my %ports = container_ports($d);
+        for my $probe (qw(startupProbe livenessProbe readinessProbe)) {
+            my $p = $c->{$probe} or next;
+            my $port = ($p->{httpGet} // $p->{tcpSocket} // {})->{port};
+            next unless defined $port;
+            ok(exists $ports{$port}, "Deployment $name/$c->{name}: $probe port $port is a container port");
+        }
+        for my $ref (map { $_->{valueFrom}{secretKeyRef} // () } @{ $c->{env} // [] }) {
+            is($ref->{name}, 'datastream-secrets', "Deployment $name/$c->{name}: secret refs name datastream-secrets");
+        }
+    }
+    for my $v (@{ $spec->{volumes} // [] }) {
+        if ($v->{configMap}) {
+            ok(find_obj($docs, 'ConfigMap', $v->{configMap}{name}),
+               "Deployment $name: ConfigMap $v->{configMap}{name} exists (generated, hashed)");
+        }
+        if ($v->{persistentVolumeClaim}) {
+            ok(find_obj($docs, 'PersistentVolumeClaim', $v->{persistentVolumeClaim}{claimName}),
+               "Deployment $name: PVC $v->{persistentVolumeClaim}{claimName} exists");
+            is($d->{spec}{strategy}{type}, 'Recreate', "Deployment $name: Recreate (ReadWriteOnce volume)");
+        }
+    }
+}
+
+# ---------------------------------------------------------------- probes on real endpoints
+my ($be) = containers($dep{backend});
+my ($co) = containers($dep{consumer});
+my %be_ports = container_ports($dep{backend});
+my %co_ports = container_ports($dep{consumer});
+is($be_ports{http}, 3000, 'backend: container port http is 3000');
+is($be_ports{publisher}, 3001, 'backend: container port publisher is 3001');
+is($co_ports{metrics}, 8090, 'consumer: container port metrics is 8090');
+for ([$be, 'backend', 3000, \%be_ports], [$co, 'consumer', 8090, \%co_ports]) {
+    my ($c, $n, $port, $ports) = @$_;
+    is($c->{readinessProbe}{httpGet}{path}, '/readyz', "$n: readiness probe is /readyz");
+    is($c->{livenessProbe}{httpGet}{path}, '/healthz', "$n: liveness probe is /healthz");
+    is($c->{startupProbe}{httpGet}{path}, '/healthz', "$n: startup probe is /healthz");
+    is($ports->{ $c->{$_}{httpGet}{port} }, $port, "$n: $_ on port $port")
+        for qw(readinessProbe livenessProbe startupProbe);
+}
+
+# ---------------------------------------------------------------- resources (contract section 7)
+is_deeply($be->{resources}, { requests => { cpu => '100m', memory => '128Mi' },
+                              limits   => { cpu => '500m', memory => '512Mi' } },
+          'backend resources: 100m/128Mi request, 500m/512Mi limit');
+is_deeply($co->{resources}, { requests => { cpu => '50m', memory => '64Mi' },
+                              limits   => { cpu => '200m', memory => '256Mi' } },
+          'consumer resources: 50m/64Mi request, 200m/256Mi limit');
+
+# ---------------------------------------------------------------- env agrees with ports
+my %be_env = env_map($be);
+my %co_env = env_map($co);
+is($be_env{DS_HTTP_PORT}, $be_ports{http}, 'backend: DS_HTTP_PORT is the http container port');
+is($be_env{DS_PUBLISH_PORT}, $be_ports{publisher}, 'backend: DS_PUBLISH_PORT is the publisher container port');
+is($be_env{DS_PUBLISH_ADDR}, '0.0.0.0', 'backend: publisher listens on the pod IP (consumers connect)');
+is($co_env{METRICS_PORT}, $co_ports{metrics}, 'consumer: METRICS_PORT is the metrics container port');
+is($co_env{METRICS_ADDR}, '0.0.0.0', 'consumer: METRICS_ADDR lets the kubelet probe it');
+ok(grep({ $_->{name} eq 'DATASTREAM_TOKEN_SECRET' && $_->{valueFrom}{secretKeyRef} } @{ $be->{env} }),
+   'backend: DATASTREAM_TOKEN_SECRET comes from the secret');
+
+sub url_target {   # scheme://host:port/... -> (host, port)
+    my ($url) = @_;
+    $url =~ m{^\w+://([^/:]+):(\d+)} or return;
+    return ($1, $2);
+}
+for ([PUBLISH_URL => 'backend', 'publisher'], [NATS_URL => 'nats', 'client']) {
+    my ($var, $target, $cport) = @$_;
+    my ($host, $port) = url_target($co_env{$var} // '');
+    ok($host, "consumer: $var names host and port") or next;
+    my ($svc_name) = split /\./, $host;
+    my $s = $svc{$svc_name};
+    ok($s, "consumer: $var host $host is Service $svc_name") or next;
+    my ($sp) = grep { $_->{port} == $port } @{ $s->{spec}{ports} };
+    ok($sp, "consumer: $var port $port is a port of Service $svc_name") or next;
+    my %tp = container_ports($dep{$target});
+    is($tp{ $sp->{targetPort} }, $tp{$cport}, "consumer: $var reaches $target container port $cport");
+}
+
+# ---------------------------------------------------------------- services
+for my $name (sort keys %svc) {
+    my $s = $svc{$name};
+    my @sel = pods_selected($s->{spec}{selector});
+    is(scalar @sel, 1, "Service $name selects the pods of exactly one Deployment") or next;
+    my %ports = container_ports($dep{ $sel[0] });
+    for my $p (@{ $s->{spec}{ports} }) {
+        ok(exists $ports{ $p->{targetPort} // $p->{port} },
+           "Service $name port $p->{port}: target $p->{targetPort} is a container port of $sel[0]");
+    }
+}
+is_deeply([map { $_->{port} } @{ $svc{backend}{spec}{ports} }], [3000], 'Service backend exposes 3000 only');
+is_deeply([sort map { $_->{port} } @{ $svc{nats}{spec}{ports} }], [4222, 8222, 8443],
+          'Service nats exposes 4222, 8222, 8443');
+is_deeply([map { $_->{port} } @{ $svc{redis}{spec}{ports} }], [6379], 'Service redis exposes 6379');
+
+# ---------------------------------------------------------------- ingress (ALB)
+my @ing = objs($docs, 'Ingress');
+is(scalar @ing, 1, 'one Ingress');
+my $ing = $ing[0];
+my $a = $ing->{metadata}{annotations};
+is($ing->{spec}{ingressClassName}, 'alb', 'Ingress class alb');
+is($ing->{spec}{rules}[0]{host}, 'datastream.hypetech.games', 'Ingress host datastream.hypetech.games');
+my @paths = map { @{ $_->{http}{paths} } } @{ $ing->{spec}{rules} };
+for my $p (@paths) {
+    is($p->{backend}{service}{name}, 'backend', "Ingress path $p->{path} goes to Service backend");
+    is($p->{backend}{service}{port}{number}, 3000, "Ingress path $p->{path} goes to port 3000 (never the publisher)");
+}
+is($a->{'alb.ingress.kubernetes.io/target-type'}, 'ip', 'ALB target-type ip');
+is($a->{'alb.ingress.kubernetes.io/ssl-redirect'}, '443', 'ALB ssl-redirect to 443');
+like($a->{'alb.ingress.kubernetes.io/listen-ports'}, qr/"HTTPS"\s*:\s*443/, 'ALB listens on HTTPS 443');
+is($a->{'alb.ingress.kubernetes.io/healthcheck-path'}, '/readyz', 'ALB health check path /readyz');
+my ($idle) = ($a->{'alb.ingress.kubernetes.io/load-balancer-attributes'} // '') =~ /idle_timeout\.timeout_seconds=(\d+)/;
+my ($dereg) = ($a->{'alb.ingress.kubernetes.io/target-group-attributes'} // '') =~ /deregistration_delay\.timeout_seconds=(\d+)/;
+ok($idle, 'ALB idle timeout is set');
+ok($dereg, 'ALB deregistration delay is set');
+
+# Ping intervals and keepalive from the nginx configuration the ConfigMap ships.
+my $cm = (grep { $_->{metadata}{name} =~ /^backend-nginx-/ } objs($docs, 'ConfigMap'))[0];
+my $sub = $cm->{data}{'datastream-subscriber.conf'} // '';
+my $tpl = $cm->{data}{'nginx.conf.template'} // '';
+my ($ws_ping) = $sub =~ /nchan_websocket_ping_interval\s+(\d+)/;
+my ($sse_ping) = $sub =~ /nchan_eventsource_ping_interval\s+(\d+)/;
+my ($keepalive) = $tpl =~ /keepalive_timeout\s+(\d+)s?;/;
+ok($ws_ping && $sse_ping, "ping intervals found in the ConfigMap (ws $ws_ping s, sse $sse_ping s)");
+cmp_ok($idle, '>', $ws_ping, 'ALB idle timeout is above the WebSocket ping interval');
+cmp_ok($idle, '>', $sse_ping, 'ALB idle timeout is above the SSE ping interval');
+cmp_ok($idle, '<', $keepalive, 'ALB idle timeout is below nginx keepalive_timeout (no 502 on reused connections)');
+
+# ---------------------------------------------------------------- graceful shutdown order
+my $be_spec = $dep{backend}{spec}{template}{spec};
+my $pre = $be->{lifecycle}{preStop}{exec}{command} // [];
+my ($sleep) = ("@$pre" =~ /^sleep (\d+)$/);
+ok($sleep, 'backend: preStop sleeps');
+cmp_ok($sleep, '>', $dereg, 'backend: preStop sleep is above the ALB deregistration delay');
+my $wst = seconds($be_env{DS_NGINX_SHUTDOWN_TIMEOUT} // die 'DS_NGINX_SHUTDOWN_TIMEOUT unset');
+cmp_ok($sleep + $wst, '<', $be_spec->{terminationGracePeriodSeconds},
+       'backend: preStop sleep + worker_shutdown_timeout is below terminationGracePeriodSeconds');
+cmp_ok($co_env{SHUTDOWN_GRACE}, '<', $dep{consumer}{spec}{template}{spec}{terminationGracePeriodSeconds},
+       'consumer: SHUTDOWN_GRACE is below terminationGracePeriodSeconds');
+like($tpl, qr/worker_shutdown_timeout \$\{DS_NGINX_SHUTDOWN_TIMEOUT\}/,
+     'nginx template takes worker_shutdown_timeout from DS_NGINX_SHUTDOWN_TIMEOUT');
+
+# ---------------------------------------------------------------- network policies
+my @np = objs($docs, 'NetworkPolicy');
+my $pub_open = 0;
+for my $np (@np) {
+    my $n = $np->{metadata}{name};
+    my @sel = pods_selected($np->{spec}{podSelector}{matchLabels});
+    is(scalar @sel, 1, "NetworkPolicy $n selects the pods of one Deployment") or next;
+    my %ports = container_ports($dep{ $sel[0] });
+    for my $rule (@{ $np->{spec}{ingress} // [] }) {
+        for my $from (@{ $rule->{from} // [] }) {
+            next unless $from->{podSelector};
+            ok(scalar pods_selected($from->{podSelector}{matchLabels}),
+               "NetworkPolicy $n: a from podSelector matches existing pods");
+        }
+        for my $p (@{ $rule->{ports} // [] }) {
+            ok(exists $ports{ $p->{port} }, "NetworkPolicy $n: port $p->{port} is a container port of $sel[0]");
+            next unless $sel[0] eq 'backend' && $ports{ $p->{port} } == $be_ports{publisher};
+            my @from = map { pods_selected($_->{podSelector}{matchLabels}) } @{ $rule->{from} // [] };
+            $pub_open++ unless @from && !grep { $_ ne 'consumer' } @from;
+        }
+    }
+}
+my ($bnp) = grep { subset($_->{spec}{podSelector}{matchLabels}, $dep{backend}{spec}{template}{metadata}{labels}) } @np;
+ok($bnp, 'a NetworkPolicy selects the backend pods');
+ok(grep({ $_ eq 'Ingress' } @{ $bnp->{spec}{policyTypes} // [] }), 'backend NetworkPolicy restricts ingress');
+ok(grep({ my $r = $_; grep { $be_ports{ $_->{port} } == 3001 } @{ $r->{ports} // [] } } @{ $bnp->{spec}{ingress} }),
+   'backend NetworkPolicy has a rule for the publisher port');
+is($pub_open, 0, 'the publisher port admits consumer pods only');
+
+# ---------------------------------------------------------------- PDBs
+for my $pdb (objs($docs, 'PodDisruptionBudget')) {
+    my @sel = pods_selected($pdb->{spec}{selector}{matchLabels});
+    is(scalar @sel, 1, "PodDisruptionBudget $pdb->{metadata}{name} selects the pods of one Deployment");
+}
+ok((grep { $_ eq 'backend' } map { pods_selected($_->{spec}{selector}{matchLabels}) } objs($docs, 'PodDisruptionBudget')),
+   'backend has a PodDisruptionBudget');
+ok((grep { $_ eq 'consumer' } map { pods_selected($_->{spec}{selector}{matchLabels}) } objs($docs, 'PodDisruptionBudget')),
+   'consumer has a PodDisruptionBudget');
+
+# ---------------------------------------------------------------- KEDA
+my %allowed = (
+    'nats-jetstream' => [qw(natsServerMonitoringEndpoint account stream consumer lagThreshold
+                           activationLagThreshold useHttps)],
+    cpu    => [qw(value containerName)],
+    memory => [qw(value containerName)],
+);
+my %so = map { $_->{metadata}{name} => $_ } objs($docs, 'ScaledObject');
+is_deeply([sort keys %so], [qw(backend-scaledobject consumer-scaledobject)], 'ScaledObjects: backend and consumer');
+my %scaled;
+for my $name (sort keys %so) {
+    my $s = $so{$name}{spec};
+    my $t = $s->{scaleTargetRef};
+    is($t->{kind} // 'Deployment', 'Deployment', "$name scales a Deployment");
+    ok($dep{ $t->{name} }, "$name: target Deployment $t->{name} exists");
+    $scaled{ $t->{name} } = 1;
+    ok(!exists $dep{ $t->{name} }{spec}{replicas}, "Deployment $t->{name} (KEDA-scaled) sets no spec.replicas");
+    is($s->{minReplicaCount}, 1, "$name: minReplicaCount 1");
+    is($s->{maxReplicaCount}, 5, "$name: maxReplicaCount 5");
+    for my $tr (@{ $s->{triggers} }) {
+        ok($allowed{ $tr->{type} }, "$name: trigger type $tr->{type} is known") or next;
+        my %ok = map { $_ => 1 } @{ $allowed{ $tr->{type} } };
+        for my $k (sort keys %{ $tr->{metadata} }) {
+            ok($ok{$k}, "$name: $tr->{type} metadata key '$k' is a real one");
+            like($tr->{metadata}{$k}, qr/^\S+$/, "$name: $tr->{type} metadata '$k' is a non-empty string")
+                unless ref $tr->{metadata}{$k};
+        }
+        if ($tr->{type} eq 'cpu' || $tr->{type} eq 'memory') {
+            is($tr->{metricType}, 'Utilization', "$name: $tr->{type} metricType Utilization (trigger level)");
+            if (my $cn = $tr->{metadata}{containerName}) {
+                ok(grep({ $_->{name} eq $cn } containers($dep{ $t->{name} })),
+                   "$name: containerName $cn is a container of $t->{name}");
+            }
+        }
+    }
+}
+my $cso = $so{'consumer-scaledobject'}{spec};
+is($cso->{scaleTargetRef}{name}, 'consumer', 'consumer-scaledobject scales consumer');
+is($cso->{pollingInterval}, 15, 'consumer-scaledobject: pollingInterval 15');
+is($cso->{cooldownPeriod}, 60, 'consumer-scaledobject: cooldownPeriod 60');
+my ($nt) = grep { $_->{type} eq 'nats-jetstream' } @{ $cso->{triggers} };
+ok($nt, 'consumer-scaledobject: nats-jetstream trigger');
+my $m = $nt->{metadata};
+is($m->{natsServerMonitoringEndpoint}, 'nats.datastream.svc.cluster.local:8222', 'nats-jetstream: monitoring endpoint');
+is($m->{account}, '$G', 'nats-jetstream: account $G');
+is($m->{stream}, 'DebeziumStream', 'nats-jetstream: stream DebeziumStream');
+is($m->{consumer}, 'cdc-public-rounds', 'nats-jetstream: consumer cdc-public-rounds');
+is($m->{lagThreshold}, '100', 'nats-jetstream: lagThreshold 100');
+is($m->{activationLagThreshold}, '10', 'nats-jetstream: activationLagThreshold 10');
+my ($ep_host, $ep_port) = split /:/, $m->{natsServerMonitoringEndpoint};
+my ($ep_svc, $ep_ns) = split /\./, $ep_host;
+is($ep_ns, $NS, 'nats-jetstream endpoint is in the namespace');
+ok($svc{$ep_svc} && grep({ $_->{port} == $ep_port } @{ $svc{$ep_svc}{spec}{ports} }),
+   "nats-jetstream endpoint is Service $ep_svc port $ep_port");
+my %nats_ports = container_ports($dep{nats});
+is($nats_ports{monitor}, 8222, 'nats: monitoring container port 8222');
+is($m->{stream}, $co_env{STREAM} // 'DebeziumStream', "nats-jetstream stream is the consumer's STREAM");
+is($m->{consumer}, $co_env{DURABLE_ROUNDS} // 'cdc-public-rounds', "nats-jetstream consumer is the consumer's DURABLE_ROUNDS");
+
+my $bso = $so{'backend-scaledobject'}{spec};
+is($bso->{scaleTargetRef}{name}, 'backend', 'backend-scaledobject scales backend');
+my %bt = map { $_->{type} => $_ } @{ $bso->{triggers} };
+is($bt{cpu}{metadata}{value}, '70', 'backend-scaledobject: cpu 70 %');
+is($bt{memory}{metadata}{value}, '80', 'backend-scaledobject: memory 80 %');
+for my $name (qw(redis nats)) {
+    ok(!$scaled{$name}, "$name is not KEDA-scaled");
+    is($dep{$name}{spec}{replicas}, 1, "$name runs one replica");
+}
+
+# ---------------------------------------------------------------- secrets
+my $es = find_obj($docs, 'ExternalSecret', 'datastream-secrets');
+ok($es, 'ExternalSecret datastream-secrets');
+is($es->{apiVersion}, 'external-secrets.io/v1', 'ExternalSecret API external-secrets.io/v1');
+is($es->{spec}{target}{name} // 'datastream-secrets', 'datastream-secrets', 'ExternalSecret target datastream-secrets');
+my %es_keys = map { $_->{secretKey} => $_->{remoteRef} } @{ $es->{spec}{data} };
+for my $k (qw(REDIS_URL DATABASE_URL DATASTREAM_TOKEN_SECRET)) {
+    is($es_keys{$k}{key}, 'datastream/prod', "ExternalSecret: $k from datastream/prod");
+    is($es_keys{$k}{property}, $k, "ExternalSecret: $k from property $k");
+}
+my $store = $es->{spec}{secretStoreRef};
+ok(find_obj($docs, $store->{kind} // 'SecretStore', $store->{name}), "SecretStore $store->{name} exists");
+is(find_obj($docs, $store->{kind} // 'SecretStore', $store->{name})->{spec}{provider}{aws}{service},
+   'SecretsManager', 'SecretStore reads AWS Secrets Manager');
+ok(!objs($docs, 'Secret'), 'no plain Secret objects are shipped');
+for my $d (values %dep) {
+    for my $c (containers($d)) {
+        for my $e (grep { $_->{valueFrom}{secretKeyRef} } @{ $c->{env} // [] }) {
+            my $k = $e->{valueFrom}{secretKeyRef}{key};
+            ok($es_keys{$k}, "$d->{metadata}{name}: secret key $k is provided by the ExternalSecret");
+        }
+    }
+}
+
+# ---------------------------------------------------------------- images
+for my $d (values %dep) {
+    for my $c (containers($d)) {
+        my ($first) = split m{/}, $c->{image};
+        ok(!($c->{image} =~ m{/} && $first =~ /[.:]|^localhost$/),
+           "$d->{metadata}{name}: image $c->{image} names no registry host (set through kustomize images)");
+    }
+}
+
+done_testing;

@@ -18,7 +18,7 @@ PACKAGES=(
     nginx-light libnginx-mod-nchan nginx-dev
     libnats-dev libhiredis-dev libjansson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
     nats-server redis-server redis-tools yamllint
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev chromium
     libtest-base-perl libtext-diff-perl liburi-perl libwww-perl libhttp-message-perl
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl libprotocol-websocket-perl
     libjson-pp-perl

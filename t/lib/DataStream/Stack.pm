@@ -233,6 +233,7 @@ sub api_key {
     my ($self, %opt) = @_;
     my @args = ('create', '--name', $opt{name} // 'test', '--kind', $opt{kind} // 'sk');
     push @args, '--origins', $opt{origins} if $opt{origins};
+    push @args, '--rate-limit', $opt{rate_limit} if defined $opt{rate_limit};
     local $ENV{REDIS_URL} = 'redis://127.0.0.1:' . $self->port('redis') . '/0';
     open my $fh, '-|', "$self->{build}/bin/datastream-keys", @args or die;
     my $key = <$fh>;

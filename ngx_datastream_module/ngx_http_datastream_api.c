@@ -1,0 +1,490 @@
+/*
+ * The REST API under /api/: routing, then authentication, then one
+ * pipelined Redis round trip carrying the rate-limit counter and the reads.
+ * History and latest answers pass the stored round bytes through unchanged.
+ * /api/games needs a second round trip and lives in its own file.
+ */
+
+#include "ngx_http_datastream_module.h"
+
+#include <hiredis/hiredis.h>
+
+
+#define DS_API_CMDS_MAX   4
+
+
+static void ds_api_run(ngx_http_request_t *r);
+
+
+static ngx_int_t
+ds_api_route(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_uint_t *methods)
+{
+    u_char  *p, *end;
+    size_t   len;
+
+    static const char  prefix[] = "/api/";
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (r->uri.len < sizeof(prefix) - 1
+        || ngx_strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof(prefix) - 1;
+    len = end - p;
+    *methods = NGX_HTTP_GET;
+
+#define DS_IS(s)       (len == sizeof(s) - 1 && ngx_strncmp(p, s, sizeof(s) - 1) == 0)
+#define DS_STARTS(s)   (len >= sizeof(s) - 1 && ngx_strncmp(p, s, sizeof(s) - 1) == 0)
+
+    if (DS_IS("games")) {
+        ctx->route = DS_ROUTE_GAMES;
+
+    } else if (DS_IS("auth/token")) {
+        ctx->route = DS_ROUTE_TOKEN;
+        *methods = NGX_HTTP_POST;
+
+    } else if (DS_STARTS("latest/")) {
+        ctx->route = DS_ROUTE_LATEST;
+        p += sizeof("latest/") - 1;
+
+    } else if (DS_STARTS("history/type/")) {
+        ctx->route = DS_ROUTE_HISTORY_TYPE;
+        p += sizeof("history/type/") - 1;
+
+    } else if (DS_STARTS("history/")) {
+        ctx->route = DS_ROUTE_HISTORY;
+        p += sizeof("history/") - 1;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+#undef DS_IS
+#undef DS_STARTS
+
+    ctx->name.data = p;
+    ctx->name.len = end - p;
+
+    return NGX_OK;
+}
+
+
+/* path and argument errors are answered only after authentication */
+static void
+ds_api_params(ngx_http_request_t *r, ds_ctx_t *ctx)
+{
+    ngx_str_t  limit;
+
+    if (ctx->route == DS_ROUTE_GAMES || ctx->route == DS_ROUTE_TOKEN) {
+        return;
+    }
+
+    if (ds_parse_slug(ctx->name.data, ctx->name.len) != NGX_OK) {
+        ctx->param_status = NGX_HTTP_NOT_FOUND;
+        ctx->param_error = ctx->route == DS_ROUTE_HISTORY_TYPE
+                           ? "Game type not found" : "Game not found";
+        return;
+    }
+
+    if (ctx->route != DS_ROUTE_LATEST
+        && ngx_http_arg(r, (u_char *) "limit", sizeof("limit") - 1, &limit) == NGX_OK
+        && ds_parse_limit(limit.data, limit.len, &ctx->limit) != NGX_OK)
+    {
+        ctx->param_status = NGX_HTTP_BAD_REQUEST;
+        ctx->param_error = "Invalid limit: expected an integer from 1 to 1000";
+    }
+}
+
+
+ngx_int_t
+ds_api_handler(ngx_http_request_t *r)
+{
+    ngx_http_datastream_loc_conf_t  *dlcf;
+    ds_ctx_t                        *ctx;
+    ds_cred_t                        cred;
+    ngx_uint_t                       methods;
+    ngx_str_t                        allow;
+    ngx_int_t                        rc;
+
+    ctx = ds_ctx_get(r, DS_ROUTE_UNKNOWN);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ds_api_route(r, ctx, &methods) != NGX_OK) {
+        return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Not found");
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        ctx->route = DS_ROUTE_PREFLIGHT;
+        return ds_cors_preflight(r);
+    }
+
+    if (!(r->method & methods)) {
+        if (methods == NGX_HTTP_POST) {
+            ngx_str_set(&allow, "POST, OPTIONS");
+        } else {
+            ngx_str_set(&allow, "GET, OPTIONS");
+        }
+
+        if (ds_header_set(r, "Allow", &allow) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ds_send_error(r, NGX_HTTP_NOT_ALLOWED, "Method not allowed");
+    }
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
+
+    cred = ds_cred_rest(r);
+
+    if (dlcf->auth && cred.type == DS_CRED_TOKEN) {
+        return ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                             "Tokens are only accepted on streaming endpoints");
+    }
+
+    if (!dlcf->auth && ctx->route == DS_ROUTE_TOKEN) {
+        return ds_send_error(r, NGX_HTTP_BAD_REQUEST,
+                             "Authentication is disabled: no token needed");
+    }
+
+    ds_api_params(r, ctx);
+
+    r->main->count++;
+    ds_auth_start(r, ctx, &cred, ds_api_run);
+
+    return NGX_DONE;
+}
+
+
+/* fills the data reads of the route; returns their count or NGX_ERROR */
+static ngx_int_t
+ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
+{
+    ngx_str_t  *games, *history;
+    u_char     *stop;
+
+    games = ds_prefixed(r, "games", NULL);
+    if (games == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (ctx->route) {
+
+    case DS_ROUTE_GAMES:
+        ds_cmd_set(&cmds[0], 2, "HGETALL", "");
+        ds_cmd_set_str(&cmds[0], 1, games);
+        return 1;
+
+    case DS_ROUTE_LATEST:
+    case DS_ROUTE_HISTORY:
+    case DS_ROUTE_HISTORY_TYPE:
+        break;
+
+    default:
+        return 0;
+    }
+
+    if (ctx->route == DS_ROUTE_HISTORY_TYPE) {
+        history = ds_prefixed(r, "h:type:", &ctx->name);
+        ds_cmd_set(&cmds[0], 2, "HVALS", "");
+        ds_cmd_set_str(&cmds[0], 1, games);
+
+    } else {
+        history = ds_prefixed(r, "h:game:", &ctx->name);
+        ds_cmd_set(&cmds[0], 3, ctx->route == DS_ROUTE_LATEST ? "HGET" : "HEXISTS",
+                   "", "");
+        ds_cmd_set_str(&cmds[0], 1, games);
+        ds_cmd_set_str(&cmds[0], 2, &ctx->name);
+    }
+
+    stop = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    if (history == NULL || stop == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(stop, "%ui",
+                 ctx->route == DS_ROUTE_LATEST ? 0 : ctx->limit - 1) = '\0';
+
+    ds_cmd_set(&cmds[1], 4, "ZREVRANGE", "", "0", (const char *) stop);
+    ds_cmd_set_str(&cmds[1], 1, history);
+
+    return 2;
+}
+
+static ngx_int_t
+ds_api_send_members(ngx_http_request_t *r, ds_reply_t *list)
+{
+    ngx_str_t   body;
+    size_t      i, len = 2;
+    u_char     *p;
+
+    if (list->type != REDIS_REPLY_ARRAY && list->type != REDIS_REPLY_NIL) {
+        return ds_send_unavailable(r);
+    }
+
+    for (i = 0; i < list->elements; i++) {
+        len += list->element[i].str.len + 1;
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body.data;
+    *p++ = '[';
+    for (i = 0; i < list->elements; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+        p = ngx_cpymem(p, list->element[i].str.data, list->element[i].str.len);
+    }
+    *p++ = ']';
+    body.len = p - body.data;
+
+    return ds_send(r, NGX_HTTP_OK, &body);
+}
+
+
+/* the headline value of a round, as raw JSON text, or "null" */
+static void
+ds_api_headline(ngx_http_request_t *r, ngx_str_t *member, ngx_str_t *value)
+{
+    static const char  *multiplier_keys[] = { "point", "result", "color", NULL };
+    static const char  *other_keys[] = { "result", "color", NULL };
+
+    const char  **keys;
+    ngx_str_t     raw, extras, type;
+    u_char       *end = member->data + member->len;
+
+    ngx_str_set(value, "null");
+
+    if (ds_json_member(member->data, end, "extras", &raw) != NGX_OK
+        || ds_json_unquote(r->pool, &raw, &extras) != NGX_OK)
+    {
+        return;
+    }
+
+    keys = other_keys;
+    if (ds_json_member(member->data, end, "game_type", &raw) == NGX_OK
+        && ds_json_unquote(r->pool, &raw, &type) == NGX_OK
+        && type.len == sizeof("multiplier") - 1
+        && ngx_strncmp(type.data, "multiplier", type.len) == 0)
+    {
+        keys = multiplier_keys;
+    }
+
+    for ( /* void */ ; *keys; keys++) {
+        if (ds_json_member(extras.data, extras.data + extras.len, *keys, &raw)
+            == NGX_OK)
+        {
+            *value = raw;
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
+ds_api_send_latest(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *game,
+    ds_reply_t *list)
+{
+    ngx_str_t  *member, value, body;
+    u_char     *close, *p;
+
+    if (game->type != REDIS_REPLY_STRING) {
+        return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Game not found");
+    }
+
+    if (list->type != REDIS_REPLY_ARRAY || list->elements == 0) {
+        return ds_send_error(r, NGX_HTTP_NOT_FOUND, "No rounds yet for game %V",
+                             &ctx->name);
+    }
+
+    member = &list->element[0].str;
+
+    close = member->data + member->len;
+    while (close > member->data && close[-1] != '}') {
+        close--;
+    }
+
+    if (close - member->data < 3) {
+        return ds_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                             "Stored round is not a JSON object");
+    }
+    close--;
+
+    ds_api_headline(r, member, &value);
+
+    body.data = ngx_pnalloc(r->pool, (close - member->data)
+                            + sizeof(",\"value\":}") - 1 + value.len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, member->data, close - member->data);
+    p = ngx_cpymem(p, ",\"value\":", sizeof(",\"value\":") - 1);
+    p = ngx_cpymem(p, value.data, value.len);
+    *p++ = '}';
+    body.len = p - body.data;
+
+    return ds_send(r, NGX_HTTP_OK, &body);
+}
+
+
+static ngx_int_t
+ds_api_send_token(ngx_http_request_t *r, ds_ctx_t *ctx)
+{
+    ngx_http_datastream_main_conf_t  *dmcf;
+    ngx_str_t                         token, body;
+    ngx_int_t                         rc;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
+
+    rc = ds_token_mint(r, &ctx->key, &token);
+    if (rc == NGX_DECLINED) {
+        return ds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "Token signing is not configured");
+    }
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = ngx_pnalloc(r->pool, token.len + NGX_TIME_T_LEN
+                            + sizeof("{\"token\":\"\",\"expires_in\":}") - 1);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_sprintf(body.data, "{\"token\":\"%V\",\"expires_in\":%T}", &token,
+                           dmcf->token_ttl) - body.data;
+
+    return ds_send(r, NGX_HTTP_OK, &body);
+}
+
+static ngx_int_t
+ds_api_answer(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
+{
+    switch (ctx->route) {
+
+    case DS_ROUTE_GAMES:
+        return ds_api_games(r, ctx, &data[0]);
+
+    case DS_ROUTE_LATEST:
+        return ds_api_send_latest(r, ctx, &data[0], &data[1]);
+
+    case DS_ROUTE_HISTORY:
+        if (data[0].type != REDIS_REPLY_INTEGER || data[0].integer == 0) {
+            return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Game not found");
+        }
+        return ds_api_send_members(r, &data[1]);
+
+    case DS_ROUTE_HISTORY_TYPE:
+        if (data[0].type != REDIS_REPLY_ARRAY
+            || ds_games_have_type(&data[0], &ctx->name) != NGX_OK)
+        {
+            return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Game type not found");
+        }
+        return ds_api_send_members(r, &data[1]);
+
+    case DS_ROUTE_TOKEN:
+        return ds_api_send_token(r, ctx);
+
+    default:
+        return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Not found");
+    }
+}
+
+
+static ngx_int_t
+ds_api_respond(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
+{
+    if (ctx->param_status) {
+        return ds_send_error(r, ctx->param_status, "%s", ctx->param_error);
+    }
+
+    return ds_api_answer(r, ctx, data);
+}
+
+
+static ngx_int_t
+ds_api_after_redis(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *replies)
+{
+    ngx_int_t  rc;
+
+    if (replies == NULL) {
+        return ds_send_unavailable(r);
+    }
+
+    if (ctx->step_base) {
+        rc = ds_ratelimit_check(r, ctx, replies);
+
+        if (rc == NGX_DECLINED) {
+            return ds_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                 "Too many requests, please slow down");
+        }
+
+        if (rc != NGX_OK) {
+            return ds_send_unavailable(r);
+        }
+    }
+
+    return ds_api_respond(r, ctx, replies + ctx->step_base);
+}
+
+
+static void
+ds_api_data_done(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t n)
+{
+    ds_ctx_t   *ctx;
+    ngx_int_t   rc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+
+    rc = ds_api_after_redis(r, ctx, replies);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* authenticated: one round trip for the rate limit and the data */
+static void
+ds_api_run(ngx_http_request_t *r)
+{
+    ds_ctx_t   *ctx;
+    ds_cmd_t    cmds[DS_API_CMDS_MAX];
+    ngx_int_t   nrl, ndata;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+
+    nrl = ds_ratelimit_cmds(r, ctx, cmds);
+    ndata = ctx->param_status ? 0 : ds_api_cmds(r, ctx, cmds + (nrl > 0 ? nrl : 0));
+
+    if (nrl == NGX_ERROR || ndata == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->step_base = nrl;
+
+    if (nrl + ndata == 0) {
+        /* only a path or argument error needs no Redis at all */
+        ngx_http_finalize_request(r, ds_api_respond(r, ctx, NULL));
+        return;
+    }
+
+    if (ds_redis_batch(r, cmds, nrl + ndata, ds_api_data_done) != NGX_OK) {
+        ngx_http_finalize_request(r, ds_send_unavailable(r));
+    }
+}

@@ -1,0 +1,78 @@
+/*
+ * Per-worker cache of API key lookups, so most requests need no extra round
+ * trip. Entries live datastream_key_cache_ttl (unknown keys at most a
+ * second), which bounds how long a revoked key keeps working.
+ * Direct-mapped: a colliding key simply replaces the older entry.
+ */
+
+#include "ngx_http_datastream_module.h"
+
+
+#define DS_KEYCACHE_SLOTS       512
+#define DS_KEYCACHE_NEG_TTL     1000
+
+
+typedef struct {
+    u_char        hash[DS_KEY_HASH_HEX_LEN];
+    ngx_msec_t    expires;
+    unsigned      used:1;
+    unsigned      known:1;
+    ds_key_t      key;
+} ds_keycache_entry_t;
+
+
+static ds_keycache_entry_t  ds_keycache[DS_KEYCACHE_SLOTS];
+
+
+static ds_keycache_entry_t *
+ds_keycache_slot(const u_char *hash)
+{
+    ngx_int_t  v;
+
+    /* the hash is hex already validated; its leading digits are uniform */
+    v = ngx_hextoi((u_char *) hash, 4);
+
+    return &ds_keycache[(v < 0 ? 0 : v) % DS_KEYCACHE_SLOTS];
+}
+
+
+/* NGX_OK: known key; NGX_DECLINED: known to be unknown; NGX_AGAIN: ask Redis */
+ngx_int_t
+ds_keycache_get(const u_char *hash, ds_key_t *key)
+{
+    ds_keycache_entry_t  *e = ds_keycache_slot(hash);
+
+    if (!e->used || ngx_memcmp(e->hash, hash, DS_KEY_HASH_HEX_LEN) != 0
+        || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
+    {
+        return NGX_AGAIN;
+    }
+
+    if (!e->known) {
+        return NGX_DECLINED;
+    }
+
+    *key = e->key;
+
+    return NGX_OK;
+}
+
+
+/* key NULL records an unknown key */
+void
+ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
+{
+    ds_keycache_entry_t  *e = ds_keycache_slot(hash);
+
+    ngx_memcpy(e->hash, hash, DS_KEY_HASH_HEX_LEN);
+    e->used = 1;
+    e->known = (key != NULL);
+
+    if (key) {
+        e->key = *key;
+    } else {
+        ttl = ngx_min(ttl, DS_KEYCACHE_NEG_TTL);
+    }
+
+    e->expires = ngx_current_msec + ttl;
+}

@@ -1,0 +1,164 @@
+/*
+ * Every answer of the module leaves through ds_send: one place sets the
+ * content type, the rate-limit and CORS headers, and counts the answer.
+ */
+
+#include "ngx_http_datastream_module.h"
+
+
+#define DS_ERROR_MAX   256
+
+
+ngx_int_t
+ds_header_set(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+ngx_str_t *
+ds_header_in(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    ngx_uint_t        i;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0) {
+            return &h[i].value;
+        }
+    }
+}
+
+
+ngx_int_t
+ds_send_body(ngx_http_request_t *r, ngx_uint_t status, const char *type,
+    ngx_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+    ngx_int_t     rc;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (body == NULL || body->len == 0) {
+        r->header_only = 1;
+        r->headers_out.content_length_n = 0;
+        return ngx_http_send_header(r);
+    }
+
+    r->headers_out.content_length_n = body->len;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
+{
+    ds_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+
+    if (ctx) {
+        ds_metrics_observe(r, ctx->route, status);
+
+        if (ds_ratelimit_headers(r, ctx) != NGX_OK
+            || ds_cors_headers(r, ctx) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->route == DS_ROUTE_SUBSCRIBE && r != r->main && status >= 300
+            && ds_subscriber_shim_upstream(r, body ? (off_t) body->len : 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ds_send_body(r, status, DS_CONTENT_TYPE, body);
+}
+
+
+ngx_int_t
+ds_send_error(ngx_http_request_t *r, ngx_uint_t status, const char *fmt, ...)
+{
+    u_char     msg[DS_ERROR_MAX], *p;
+    va_list    args;
+    size_t     len;
+    ngx_str_t  body;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + DS_ERROR_MAX, fmt, args);
+    va_end(args);
+
+    len = p - msg;
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\",\"success\":false}") - 1
+                            + len + ngx_escape_json(NULL, msg, len));
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, msg, len);
+    p = ngx_cpymem(p, "\",\"success\":false}", sizeof("\",\"success\":false}") - 1);
+    body.len = p - body.data;
+
+    return ds_send(r, status, &body);
+}
+
+
+/* Redis failed, timed out or is unreachable */
+ngx_int_t
+ds_send_unavailable(ngx_http_request_t *r)
+{
+    return ds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "Redis unavailable");
+}

@@ -1,0 +1,131 @@
+# ngx_http_datastream_module: per-key rate limit shared through Redis
+use Test::Nginx::Socket 'no_plan';
+use DataStream::Redis;
+use Digest::SHA qw(sha256_hex);
+
+repeat_each(1);
+no_shuffle();
+master_on();
+workers(2);
+log_level('info');
+env_to_nginx("DS_TOKEN_SECRET=$ENV{TEST_DATASTREAM_SECRET}");
+add_block_preprocessor(\&datastream_defaults);
+
+our $SK = key_for('sk', 'server');
+our $PK = key_for('pk', 'browser');
+our $TINY = key_for('sk', 'tiny');
+
+# fills the window of this minute and of the next (in case the minute turns
+# during the test) up to the key's limit
+sub exhaust {
+    my ($key, $count) = @_;
+    my $id = substr(sha256_hex($key), 0, 16);
+    my $minute = int(time / 60);
+    redis('SET', "ds:rl:$id:$_", $count, 'EX', 120) for $minute, $minute + 1;
+}
+
+seed_reference();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every answer carries the limit headers
+--- init
+seed_reference();
+--- request
+GET /api/games
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_headers
+X-Ratelimit-Limit: 1000
+X-Ratelimit-Remaining: 999
+--- response_headers_like
+X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
+
+
+
+=== TEST 2: publishable keys default to 100 per minute
+--- init
+seed_reference();
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nOrigin: https://a.example"
+--- response_headers
+X-Ratelimit-Limit: 100
+X-Ratelimit-Remaining: 99
+
+
+
+=== TEST 3: the key's own limit wins, counted across workers
+--- init
+seed_reference();
+--- request eval
+["GET /api/history/crash?limit=1", "GET /api/history/crash?limit=1"]
+--- more_headers eval
+"X-API-Key: $main::TINY"
+--- response_headers eval
+["X-Ratelimit-Limit: 2\nX-Ratelimit-Remaining: 1", "X-Ratelimit-Limit: 2\nX-Ratelimit-Remaining: 0"]
+--- response_body eval
+["[$DataStream::Redis::ROUND{crash}]", "[$DataStream::Redis::ROUND{crash}]"]
+
+
+
+=== TEST 4: over the limit
+--- init
+seed_reference();
+main::exhaust($main::TINY, 2);
+--- request
+GET /api/games
+--- more_headers eval
+"X-API-Key: $main::TINY"
+--- error_code: 429
+--- response_headers
+X-Ratelimit-Limit: 2
+X-Ratelimit-Remaining: 0
+Content-Type: application/json; charset=utf-8
+--- response_body chomp
+{"error":"Too many requests, please slow down","success":false}
+
+
+
+=== TEST 5: errors count and carry the headers too
+--- init
+seed_reference();
+--- request
+GET /api/latest/nope
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- error_code: 404
+--- response_headers
+X-Ratelimit-Limit: 1000
+X-Ratelimit-Remaining: 999
+
+
+
+=== TEST 6: minting a token counts against the key
+--- init
+seed_reference();
+main::exhaust($main::SK, 1000);
+--- request
+POST /api/auth/token
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- error_code: 429
+--- response_body chomp
+{"error":"Too many requests, please slow down","success":false}
+
+
+
+=== TEST 7: the default limits are configurable
+--- init
+seed_reference();
+--- config
+    location /api/ { datastream_rate_limit_sk 5; datastream_api; }
+--- request
+GET /api/games
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_headers
+X-Ratelimit-Limit: 5
+X-Ratelimit-Remaining: 4

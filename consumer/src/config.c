@@ -29,6 +29,8 @@ static const var_spec vars[] = {
     TEXT("REDIS_PREFIX", "ds:", redis_prefix, "prefix of every Redis key"),
     TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
          "nchan publisher base URL (http only); channels are appended as /game.<slug>,type.<type>"),
+    INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DS_PUBLISH_CONNECTIONS_MAX,
+        "keep-alive connections to nchan used in parallel (one per game type in a batch)"),
     TEXT("PREFIX", "datastream", prefix, "Debezium topic prefix: subjects <PREFIX>.public.rounds|games"),
     TEXT("STREAM", "DebeziumStream", stream, "JetStream stream holding the change events"),
     TEXT("DURABLE_ROUNDS", "cdc-public-rounds", durable_rounds, "durable pull consumer for rounds"),

@@ -8,6 +8,7 @@
 
 #define DS_HOST_MAX 256
 #define DS_TEXT_MAX 512
+#define DS_PUBLISH_CONNECTIONS_MAX 16
 
 typedef struct {
     char nats_url[DS_TEXT_MAX];
@@ -20,6 +21,7 @@ typedef struct {
     char publish_host[DS_HOST_MAX];
     int publish_port;
     char publish_path[DS_TEXT_MAX];
+    int64_t publish_connections;
     char prefix[DS_TEXT_MAX];
     char stream[DS_TEXT_MAX];
     char durable_rounds[DS_TEXT_MAX];

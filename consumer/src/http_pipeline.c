@@ -31,6 +31,11 @@ struct ds_http {
     size_t served;
     char *buf;
     size_t len, cap;
+    /* Between ds_http_send and ds_http_receive: the requests written, and whether the
+     * connection already served earlier batches (then a silent close may be retried). */
+    char *wire;
+    bool reused;
+    bool send_failed;
 };
 
 ds_http *ds_http_new(const char *host, int port)
@@ -59,6 +64,7 @@ void ds_http_free(ds_http *h)
         return;
     disconnect(h);
     free(h->buf);
+    free(h->wire);
     free(h);
 }
 
@@ -253,10 +259,8 @@ static char *build_requests(const ds_http *h, const ds_http_request *reqs, size_
     return ds_text_finish(&t);
 }
 
-static int exchange(ds_http *h, ds_http_request *reqs, size_t n, const char *wire)
+static int read_responses(ds_http *h, ds_http_request *reqs, size_t n)
 {
-    if (send_all(h->fd, wire, strlen(wire)) != 0)
-        return 0;
     size_t done = 0;
     while (done < n) {
         bool close_after = false;
@@ -271,30 +275,42 @@ static int exchange(ds_http *h, ds_http_request *reqs, size_t n, const char *wir
     return (int)done;
 }
 
-int ds_http_post_batch(ds_http *h, ds_http_request *reqs, size_t n)
+void ds_http_send(ds_http *h, ds_http_request *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         reqs[i].status = 0;
+    free(h->wire);
+    h->wire = NULL;
     if (n == 0)
-        return 0;
+        return;
     if (h->served + n > REQUESTS_PER_CONNECTION)
         disconnect(h);
-    bool reused = h->fd >= 0;
+    h->reused = h->fd >= 0;
     if (ds_http_connect(h) != 0)
+        return;
+    h->wire = build_requests(h, reqs, n);
+    if (!h->wire)
+        return;
+    h->send_failed = send_all(h->fd, h->wire, strlen(h->wire)) != 0;
+}
+
+int ds_http_receive(ds_http *h, ds_http_request *reqs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!h->wire)
         return -1;
-    char *wire = build_requests(h, reqs, n);
-    if (!wire)
-        return -1;
-    int done = exchange(h, reqs, n, wire);
+    int done = h->send_failed ? 0 : read_responses(h, reqs, n);
     /* An idle keep-alive connection may have been closed by the server before it saw
      * anything; only then is resending on a new connection free of duplicates. */
-    if (done == 0 && reused) {
+    if (done == 0 && h->reused) {
         disconnect(h);
-        if (ds_http_connect(h) == 0)
-            done = exchange(h, reqs, n, wire);
+        if (ds_http_connect(h) == 0 && send_all(h->fd, h->wire, strlen(h->wire)) == 0)
+            done = read_responses(h, reqs, n);
     }
     if ((size_t)done < n)
         disconnect(h);
-    free(wire);
+    free(h->wire);
+    h->wire = NULL;
     return h->fd < 0 && done == 0 ? -1 : done;
 }

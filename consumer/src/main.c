@@ -25,14 +25,17 @@
 static atomic_bool stopping;
 
 typedef struct {
-    ds_rounds_stage stage;
+    const ds_config *cfg;
+    ds_rounds_stage *stage;
+    ds_redis *redis;    /* the fetch thread's connection */
+    ds_nchan *nchan;
     double next_probe;
     double next_lag;
 } rounds_worker_state;
 
 static void process_rounds(void *stage, natsMsgList *list)
 {
-    ds_process_rounds(&((rounds_worker_state *)stage)->stage, list);
+    ds_process_rounds(((rounds_worker_state *)stage)->stage, list);
 }
 
 static void process_games(void *stage, natsMsgList *list)
@@ -47,11 +50,11 @@ static void rounds_tick(void *stage, ds_source *source)
     double now = ds_now();
     if (now >= w->next_probe) {
         w->next_probe = now + PROBE_INTERVAL_S;
-        ds_metrics_set_dependency(DEP_REDIS, ds_redis_ping(w->stage.redis) == 0);
-        ds_metrics_set_dependency(DEP_PUBLISHER, ds_nchan_probe(w->stage.nchan) == 0);
+        ds_metrics_set_dependency(DEP_REDIS, ds_redis_ping(w->redis) == 0);
+        ds_metrics_set_dependency(DEP_PUBLISHER, ds_nchan_probe(w->nchan) == 0);
     }
     if (now >= w->next_lag && ds_nats_connected(source->nats)) {
-        w->next_lag = now + (double)w->stage.cfg->lag_refresh_ms / 1000.0;
+        w->next_lag = now + (double)w->cfg->lag_refresh_ms / 1000.0;
         int64_t lag = ds_source_lag(source);
         if (lag >= 0)
             ds_metrics_set_lag(lag);
@@ -89,19 +92,23 @@ static int run(const ds_config *cfg)
         return 1;
     int rc = 1;
     ds_http_status *status = ds_http_status_start(cfg, &nats);
-    ds_redis *rounds_redis = ds_redis_new(cfg), *games_redis = ds_redis_new(cfg);
+    ds_redis *rounds_redis = ds_redis_new(cfg), *publish_redis = ds_redis_new(cfg);
+    ds_redis *games_redis = ds_redis_new(cfg);
     ds_nchan *nchan = ds_nchan_new(cfg);
     ds_source rounds_src, games_src;
     ds_source_init(&rounds_src, cfg, &nats, cfg->durable_rounds, "rounds");
     ds_source_init(&games_src, cfg, &nats, cfg->durable_games, "games");
-    rounds_worker_state rstate = {{cfg, &nats, rounds_redis, nchan}, 0, 0};
+    rounds_worker_state rstate = {cfg, NULL, rounds_redis, nchan, 0, 0};
     ds_games_stage gstage = {cfg, &nats, games_redis};
     ds_worker workers[] = {
         {"games", &games_src, &gstage, process_games, NULL, &stopping, 0},
         {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, &stopping, 0},
     };
     size_t started = 0;
-    if (!status || !rounds_redis || !games_redis || !nchan)
+    if (!status || !rounds_redis || !publish_redis || !games_redis || !nchan)
+        goto out;
+    rstate.stage = ds_rounds_stage_start(cfg, &nats, rounds_redis, publish_redis, nchan);
+    if (!rstate.stage)
         goto out;
     for (; started < sizeof workers / sizeof workers[0]; started++)
         if (ds_worker_start(&workers[started]) != 0)
@@ -122,11 +129,16 @@ out:
             _exit(1);
         }
     }
+    if (ds_rounds_stage_stop(rstate.stage, &deadline) != 0) {
+        ds_log(LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", "rounds publisher");
+        _exit(1);
+    }
     ds_source_close(&rounds_src);
     ds_source_close(&games_src);
     ds_nats_close(&nats);   /* flushes the last acks */
     ds_nchan_free(nchan);
     ds_redis_free(rounds_redis);
+    ds_redis_free(publish_redis);
     ds_redis_free(games_redis);
     ds_http_status_stop(status);
     return rc;

@@ -13,6 +13,10 @@ static const char ops[] = "cudrtm?";
 static const char *const result_names[RESULT_COUNT] = {"applied", "skipped", "retried",
                                                       "dead_lettered", "ignored"};
 static const char *const sink_names[SINK_COUNT] = {"redis", "nchan", "nats", "dead_letter"};
+static const char *const stage_names[STAGE_COUNT] = {
+    "fetch", "decode", "games_lookup", "redis_apply", "handoff_wait", "nchan", "nats",
+    "redis_mark", "settle",
+};
 static const double buckets[] = {.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
 #define BUCKET_COUNT (sizeof buckets / sizeof buckets[0])
 
@@ -24,6 +28,7 @@ static struct {
     double latency_sum;
     uint64_t redeliveries;
     uint64_t sink_errors[SINK_COUNT];
+    double stage_seconds[STAGE_COUNT];
     int64_t lag;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -58,6 +63,13 @@ void ds_metrics_sink_error(ds_sink sink)
 {
     pthread_mutex_lock(&m.lock);
     m.sink_errors[sink]++;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void ds_metrics_stage(ds_stage stage, double seconds)
+{
+    pthread_mutex_lock(&m.lock);
+    m.stage_seconds[stage] += seconds;
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -128,6 +140,11 @@ char *ds_metrics_render(void)
     for (int s = 0; s < SINK_COUNT; s++)
         line(&t, "datastream_sink_errors_total{sink=\"%s\"} %llu\n", sink_names[s],
              (unsigned long long)m.sink_errors[s]);
+    ds_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
+                    "# TYPE datastream_stage_seconds_total counter\n");
+    for (int s = 0; s < STAGE_COUNT; s++)
+        line(&t, "datastream_stage_seconds_total{stage=\"%s\"} %.6f\n", stage_names[s],
+             m.stage_seconds[s]);
     pthread_mutex_unlock(&m.lock);
     return ds_text_finish(&t);
 }

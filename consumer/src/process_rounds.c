@@ -8,8 +8,23 @@
 #include "sink_nats.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+struct ds_rounds_stage {
+    const ds_config *cfg;
+    ds_nats *nats;
+    ds_redis *apply_redis;      /* fetch thread only */
+    ds_redis *publish_redis;    /* publishing thread only */
+    ds_nchan *nchan;            /* publishing thread only */
+    double idle_since;  /* end of the previous batch: the next one's fetch time starts here */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct batch *handed;       /* the batch owned by the publishing thread, or NULL */
+    bool stopping;
+};
 
 typedef struct {
     ds_delivery d;
@@ -19,11 +34,21 @@ typedef struct {
     ds_round_apply apply;
 } round_item;
 
-typedef struct {
+typedef struct batch {
     ds_rounds_stage *st;
+    natsMsgList msgs;           /* owned: destroyed once every message is settled */
     round_item *items;
     size_t count;
+    bool applied;               /* false: every message was already settled (retried) */
 } batch;
+
+/* Adds the time since *mark to a stage and moves the mark to now. */
+static void lap(ds_stage stage, double *mark)
+{
+    double now = ds_now();
+    ds_metrics_stage(stage, now - *mark);
+    *mark = now;
+}
 
 static bool needs_game(const round_item *it)
 {
@@ -107,7 +132,7 @@ static int map_all(batch *b)
         if (!seen)
             ids[nids++] = b->items[i].ev.row.game_id;
     }
-    if (ds_redis_lookup_games(b->st->redis, ids, nids, refs, found) != 0) {
+    if (ds_redis_lookup_games(b->st->apply_redis, ids, nids, refs, found) != 0) {
         ds_metrics_sink_error(SINK_REDIS);
         ds_metrics_set_dependency(DEP_REDIS, false);
         goto out;
@@ -155,7 +180,7 @@ static int apply_all(batch *b)
         applies[n] = it->apply;
         index[n++] = i;
     }
-    if (ds_redis_apply_rounds(b->st->redis, applies, n) != 0) {
+    if (ds_redis_apply_rounds(b->st->apply_redis, applies, n) != 0) {
         ds_metrics_sink_error(SINK_REDIS);
         ds_metrics_set_dependency(DEP_REDIS, false);
         goto out;
@@ -189,13 +214,16 @@ static void publish_and_settle(batch *b)
         pubs[n] = (ds_publication){it->apply.slug, it->apply.type, it->json, false};
         owner[n++] = it;
     }
+    double mark = ds_now();
     if (n > 0) {
         bool nchan_ok = ds_nchan_publish(b->st->nchan, pubs, n) == 0;
         ds_metrics_set_dependency(DEP_PUBLISHER, nchan_ok);
         if (!nchan_ok)
             ds_metrics_sink_error(SINK_NCHAN);
+        lap(STAGE_NCHAN, &mark);
         if (ds_nats_publish_rounds(b->st->nats->nc, pubs, n) != 0)
             ds_metrics_sink_error(SINK_NATS);
+        lap(STAGE_NATS, &mark);
     }
     for (size_t k = 0; k < n; k++) {
         if (pubs[k].ok) {
@@ -207,10 +235,11 @@ static void publish_and_settle(batch *b)
     }
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
      * published twice; only a replay from the stream would publish again. */
-    if (ds_redis_mark_published(b->st->redis, done, ndone) != 0) {
+    if (ds_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
         ds_metrics_sink_error(SINK_REDIS);
         ds_log(LOG_WARN, "recording publications failed", "{s:i}", "count", (int)ndone);
     }
+    lap(STAGE_REDIS_MARK, &mark);
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
         if (it->settled)
@@ -219,30 +248,150 @@ static void publish_and_settle(batch *b)
                       it->apply.status == APPLY_APPLIED ? RESULT_APPLIED : RESULT_SKIPPED);
         it->settled = true;
     }
+    lap(STAGE_SETTLE, &mark);
 out:
     free(pubs);
     free(owner);
     free(done);
 }
 
+static bool same_version(const round_item *a, const round_item *b)
+{
+    return a->ev.row.id == b->ev.row.id && a->ev.lsn == b->ev.lsn;
+}
+
+/* Debezium may deliver one change twice in a row. Without this, both copies would see the
+ * publication as still owed (it is recorded only after publishing) and publish it twice.
+ * A copy is not published when an earlier copy in this batch, or in the batch being
+ * published, carries the publication; if that one fails it is retried and publishes then. */
+static void skip_repeated_publications(batch *b, const batch *handed)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        if (it->settled || !it->apply.publish || it->apply.status != APPLY_DUPLICATE)
+            continue;
+        for (size_t j = 0; j < i && it->apply.publish; j++)
+            if (!b->items[j].settled && b->items[j].apply.publish && same_version(&b->items[j], it))
+                it->apply.publish = false;
+        for (size_t j = 0; handed && j < handed->count && it->apply.publish; j++)
+            if (handed->applied && handed->items[j].apply.publish && same_version(&handed->items[j], it))
+                it->apply.publish = false;
+    }
+}
+
+static void free_batch(batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        ds_round_event_free(&b->items[i].ev);
+        free(b->items[i].json);
+    }
+    free(b->items);
+    natsMsgList_Destroy(&b->msgs);
+    free(b);
+}
+
+static void *publishing_thread(void *arg)
+{
+    ds_rounds_stage *st = arg;
+    pthread_mutex_lock(&st->lock);
+    for (;;) {
+        while (!st->handed && !st->stopping)
+            pthread_cond_wait(&st->changed, &st->lock);
+        batch *b = st->handed;
+        if (!b)
+            break;
+        pthread_mutex_unlock(&st->lock);
+        if (b->applied)
+            publish_and_settle(b);
+        pthread_mutex_lock(&st->lock);
+        st->handed = NULL;
+        pthread_cond_broadcast(&st->changed);
+        pthread_mutex_unlock(&st->lock);
+        free_batch(b);
+        pthread_mutex_lock(&st->lock);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return NULL;
+}
+
+ds_rounds_stage *ds_rounds_stage_start(const ds_config *cfg, ds_nats *nats, ds_redis *apply_redis,
+                                       ds_redis *publish_redis, ds_nchan *nchan)
+{
+    ds_rounds_stage *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    *st = (ds_rounds_stage){.cfg = cfg, .nats = nats, .apply_redis = apply_redis,
+                            .publish_redis = publish_redis, .nchan = nchan};
+    if (pthread_mutex_init(&st->lock, NULL) != 0) {
+        free(st);
+        return NULL;
+    }
+    if (pthread_cond_init(&st->changed, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return NULL;
+    }
+    if (pthread_create(&st->thread, NULL, publishing_thread, st) != 0) {
+        pthread_cond_destroy(&st->changed);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+int ds_rounds_stage_stop(ds_rounds_stage *st, const struct timespec *deadline)
+{
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    st->stopping = true;
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+    if (pthread_timedjoin_np(st->thread, NULL, deadline) != 0)
+        return -1;
+    pthread_cond_destroy(&st->changed);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+    return 0;
+}
+
 void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
 {
-    double now = ds_now();
-    batch b = {st, calloc((size_t)list->Count, sizeof(round_item)), (size_t)list->Count};
-    if (!b.items) {
+    double now = ds_now(), mark = now;
+    if (st->idle_since > 0)
+        ds_metrics_stage(STAGE_FETCH, now - st->idle_since);
+    batch *b = calloc(1, sizeof *b);
+    round_item *items = calloc((size_t)list->Count, sizeof(round_item));
+    if (!b || !items) {
+        free(b);
+        free(items);
         ds_log(LOG_ERROR, "out of memory for a batch", NULL);
         return;     /* unacked: redelivered after ACK_WAIT */
     }
-    for (size_t i = 0; i < b.count; i++)
-        ds_delivery_init(&b.items[i].d, list->Msgs[i], now);
-    decode_all(&b);
-    if (map_all(&b) != 0 || apply_all(&b) != 0)
-        retry_pending(&b);
-    else
-        publish_and_settle(&b);
-    for (size_t i = 0; i < b.count; i++) {
-        ds_round_event_free(&b.items[i].ev);
-        free(b.items[i].json);
-    }
-    free(b.items);
+    *b = (batch){st, *list, items, (size_t)list->Count, false};
+    *list = (natsMsgList){0};
+    for (size_t i = 0; i < b->count; i++)
+        ds_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
+    decode_all(b);
+    lap(STAGE_DECODE, &mark);
+    int rc = map_all(b);
+    lap(STAGE_GAMES_LOOKUP, &mark);
+    if (rc == 0)
+        rc = apply_all(b);
+    lap(STAGE_REDIS_APPLY, &mark);
+    if (rc != 0)
+        retry_pending(b);
+    b->applied = rc == 0;
+
+    pthread_mutex_lock(&st->lock);
+    if (b->applied)
+        skip_repeated_publications(b, st->handed);
+    while (st->handed)
+        pthread_cond_wait(&st->changed, &st->lock);
+    st->handed = b;
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+    lap(STAGE_HANDOFF_WAIT, &mark);
+    st->idle_since = ds_now();
 }

@@ -11,7 +11,8 @@
 
 struct ds_nchan {
     const ds_config *cfg;
-    ds_http *http;
+    size_t nconn;
+    ds_http *http[DS_PUBLISH_CONNECTIONS_MAX];
 };
 
 ds_nchan *ds_nchan_new(const ds_config *cfg)
@@ -20,10 +21,13 @@ ds_nchan *ds_nchan_new(const ds_config *cfg)
     if (!n)
         return NULL;
     n->cfg = cfg;
-    n->http = ds_http_new(cfg->publish_host, cfg->publish_port);
-    if (!n->http) {
-        free(n);
-        return NULL;
+    n->nconn = (size_t)cfg->publish_connections;
+    for (size_t c = 0; c < n->nconn; c++) {
+        n->http[c] = ds_http_new(cfg->publish_host, cfg->publish_port);
+        if (!n->http[c]) {
+            ds_nchan_free(n);
+            return NULL;
+        }
     }
     return n;
 }
@@ -32,36 +36,103 @@ void ds_nchan_free(ds_nchan *n)
 {
     if (!n)
         return;
-    ds_http_free(n->http);
+    for (size_t c = 0; c < n->nconn; c++)
+        ds_http_free(n->http[c]);
     free(n);
 }
 
-int ds_nchan_probe(ds_nchan *n)
+/* A connection of its own: the publishing connections belong to the publishing thread. */
+int ds_nchan_probe(const ds_nchan *n)
 {
-    return ds_http_connect(n->http);
+    ds_http *probe = ds_http_new(n->cfg->publish_host, n->cfg->publish_port);
+    int rc = probe ? ds_http_connect(probe) : -1;
+    ds_http_free(probe);
+    return rc;
+}
+
+/* Index of name in names[0..*count), added when missing. */
+static size_t name_index(const char **names, size_t *count, const char *name)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    names[*count] = name;
+    return (*count)++;
+}
+
+/* Spreads the publications over the connections by game type, so every publication to a
+ * channel travels on one connection and nchan receives each channel's rounds in order.
+ * A game seen with two types in one batch (rows carrying their own game_type) would tie
+ * two connections together: then the whole batch uses the first connection. */
+static int assign_connections(const ds_nchan *n, const ds_publication *pubs, size_t count,
+                              size_t *conn)
+{
+    const char **types = calloc(count, sizeof *types);
+    const char **slugs = calloc(count, sizeof *slugs);
+    size_t *slug_conn = calloc(count, sizeof *slug_conn);
+    size_t ntypes = 0, nslugs = 0;
+    bool tied = false;
+    int rc = -1;
+    if (!types || !slugs || !slug_conn)
+        goto out;
+    for (size_t i = 0; i < count; i++) {
+        conn[i] = name_index(types, &ntypes, pubs[i].type) % n->nconn;
+        size_t before = nslugs, s = name_index(slugs, &nslugs, pubs[i].slug);
+        if (s == before)
+            slug_conn[s] = conn[i];
+        else if (slug_conn[s] != conn[i])
+            tied = true;
+    }
+    for (size_t i = 0; i < count && tied; i++)
+        conn[i] = 0;
+    rc = 0;
+out:
+    free(types);
+    free(slugs);
+    free(slug_conn);
+    return rc;
 }
 
 int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
 {
     if (count == 0)
         return 0;
+    /* Requests grouped by connection, in publication order within each group. */
     ds_http_request *reqs = calloc(count, sizeof *reqs);
+    size_t *order = calloc(count, sizeof *order), *conn = calloc(count, sizeof *conn);
     char (*paths)[PATH_MAX_LEN] = calloc(count, PATH_MAX_LEN);
-    int rc = -1;
-    if (!reqs || !paths)
-        goto out;
-    for (size_t i = 0; i < count; i++) {
+    size_t first[DS_PUBLISH_CONNECTIONS_MAX + 1] = {0};
+    int rc = -1, answered = 0;
+    for (size_t i = 0; i < count; i++)
         pubs[i].ok = false;
-        snprintf(paths[i], PATH_MAX_LEN, "%s/game.%s,type.%s", n->cfg->publish_path,
-                 pubs[i].slug, pubs[i].type);
-        reqs[i].path = paths[i];
-        reqs[i].body = pubs[i].json;
-    }
-    int answered = ds_http_post_batch(n->http, reqs, count);
-    rc = 0;
+    if (!reqs || !order || !conn || !paths || assign_connections(n, pubs, count, conn) != 0)
+        goto out;
+    for (size_t i = 0; i < count; i++)
+        first[conn[i] + 1]++;
+    for (size_t c = 0; c < n->nconn; c++)
+        first[c + 1] += first[c];
+    size_t fill[DS_PUBLISH_CONNECTIONS_MAX];
+    memcpy(fill, first, sizeof fill);
     for (size_t i = 0; i < count; i++) {
-        pubs[i].ok = reqs[i].status == 201 || reqs[i].status == 202;
-        if (!pubs[i].ok)
+        size_t k = fill[conn[i]]++;
+        order[k] = i;
+        snprintf(paths[k], PATH_MAX_LEN, "%s/game.%s,type.%s", n->cfg->publish_path,
+                 pubs[i].slug, pubs[i].type);
+        reqs[k].path = paths[k];
+        reqs[k].body = pubs[i].json;
+    }
+    /* All batches go out before any answer is read: the connections work in parallel. */
+    for (size_t c = 0; c < n->nconn; c++)
+        ds_http_send(n->http[c], reqs + first[c], first[c + 1] - first[c]);
+    for (size_t c = 0; c < n->nconn; c++) {
+        int got = ds_http_receive(n->http[c], reqs + first[c], first[c + 1] - first[c]);
+        if (got > 0)
+            answered += got;
+    }
+    rc = 0;
+    for (size_t k = 0; k < count; k++) {
+        pubs[order[k]].ok = reqs[k].status == 201 || reqs[k].status == 202;
+        if (!pubs[order[k]].ok)
             rc = -1;
     }
     if (rc != 0)
@@ -69,6 +140,8 @@ int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
                "answered", answered, "first_status", reqs[0].status);
 out:
     free(reqs);
+    free(order);
+    free(conn);
     free(paths);
     return rc;
 }

@@ -18,7 +18,8 @@ typedef struct {
 
 ds_nchan *ds_nchan_new(const ds_config *cfg);
 void ds_nchan_free(ds_nchan *n);
-int ds_nchan_probe(ds_nchan *n);
+/* Whether the publisher accepts connections; safe beside a publish in another thread. */
+int ds_nchan_probe(const ds_nchan *n);
 /* Returns 0 when every publication succeeded, -1 otherwise (see each ok). */
 int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count);
 

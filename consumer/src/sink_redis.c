@@ -2,6 +2,7 @@
 
 #include "log.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -9,22 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const char lua_round_upsert[], lua_round_delete[], lua_rounds_truncate[],
-    lua_round_published[], lua_game_upsert[], lua_game_delete[], lua_games_lookup[];
+extern const char lua_rounds_apply[], lua_rounds_published[], lua_game_upsert[],
+    lua_game_delete[], lua_games_lookup[];
 
 typedef enum {
-    S_ROUND_UPSERT, S_ROUND_DELETE, S_ROUNDS_TRUNCATE, S_ROUND_PUBLISHED,
-    S_GAME_UPSERT, S_GAME_DELETE, S_GAMES_LOOKUP, S_COUNT
+    S_ROUNDS_APPLY, S_ROUNDS_PUBLISHED, S_GAME_UPSERT, S_GAME_DELETE, S_GAMES_LOOKUP, S_COUNT
 } script_id;
 
 static const char *const script_source[S_COUNT] = {
-    lua_round_upsert, lua_round_delete, lua_rounds_truncate, lua_round_published,
-    lua_game_upsert, lua_game_delete, lua_games_lookup,
+    lua_rounds_apply, lua_rounds_published, lua_game_upsert, lua_game_delete, lua_games_lookup,
 };
 
-#define MAX_ARGS 16
-#define LOOKUP_IDS_PER_CALL (MAX_ARGS - 1)
 #define NUM_MAX 24
+/* EVALSHA sha numkeys: the words before a script's own arguments. */
+#define CALL_HEAD 3
+/* rounds_apply.lua: prefix, history_max, version_ttl, then op, id, lsn, slug, type, json. */
+#define APPLY_FIXED_ARGS 3
+#define APPLY_ARGS_PER_EVENT 6
 
 struct ds_redis {
     const ds_config *cfg;
@@ -32,13 +34,15 @@ struct ds_redis {
     char sha[S_COUNT][41];
 };
 
-/* One script invocation: EVALSHA sha 0 args... ; numeric args live in nums. */
+/* One script invocation: EVALSHA sha 0 args... The words are laid out with room for the
+ * head, so the command goes to hiredis without copying; numeric args live in nums. */
 typedef struct {
     script_id script;
-    int argc;
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    char nums[MAX_ARGS][NUM_MAX];
+    size_t argc, cap;       /* arguments after the head */
+    bool invalid;           /* an argument did not fit or was unknown: not sent */
+    const char **words;     /* CALL_HEAD + cap */
+    size_t *lens;
+    char (*nums)[NUM_MAX];  /* one slot per argument */
 } script_call;
 
 ds_redis *ds_redis_new(const ds_config *cfg)
@@ -127,22 +131,22 @@ int ds_redis_ping(ds_redis *r)
     return ok ? 0 : -1;
 }
 
-static void call_init(script_call *c, script_id script, const char *prefix)
-{
-    c->script = script;
-    c->argc = 0;
-    c->argv[c->argc] = prefix;
-    c->argvlen[c->argc++] = strlen(prefix);
-}
-
 static void call_str(script_call *c, const char *s)
 {
-    c->argv[c->argc] = s;
-    c->argvlen[c->argc++] = strlen(s);
+    if (c->argc == c->cap) {
+        c->invalid = true;
+        return;
+    }
+    c->words[CALL_HEAD + c->argc] = s;
+    c->lens[CALL_HEAD + c->argc++] = strlen(s);
 }
 
 static void call_int(script_call *c, int64_t v)
 {
+    if (c->argc == c->cap) {
+        c->invalid = true;
+        return;
+    }
     snprintf(c->nums[c->argc], NUM_MAX, "%" PRId64, v);
     call_str(c, c->nums[c->argc]);
 }
@@ -150,22 +154,46 @@ static void call_int(script_call *c, int64_t v)
 /* Zero-padded so that Lua compares LSNs as strings without losing precision. */
 static void call_lsn(script_call *c, uint64_t lsn)
 {
+    if (c->argc == c->cap) {
+        c->invalid = true;
+        return;
+    }
     snprintf(c->nums[c->argc], NUM_MAX, "%020" PRIu64, lsn);
     call_str(c, c->nums[c->argc]);
 }
 
-static int append_call(ds_redis *r, const script_call *c, bool by_sha)
+/* cap: how many arguments will follow the prefix. */
+static int call_init(script_call *c, script_id script, const char *prefix, size_t cap)
 {
-    const char *argv[MAX_ARGS + 3];
-    size_t lens[MAX_ARGS + 3];
-    argv[0] = by_sha ? "EVALSHA" : "EVAL";
-    argv[1] = by_sha ? r->sha[c->script] : script_source[c->script];
-    argv[2] = "0";
-    for (int i = 0; i < 3; i++)
-        lens[i] = strlen(argv[i]);
-    memcpy(argv + 3, c->argv, sizeof(char *) * (size_t)c->argc);
-    memcpy(lens + 3, c->argvlen, sizeof(size_t) * (size_t)c->argc);
-    return redisAppendCommandArgv(r->ctx, c->argc + 3, argv, lens) == REDIS_OK ? 0 : -1;
+    *c = (script_call){.script = script, .cap = cap + 1};
+    c->words = calloc(CALL_HEAD + c->cap, sizeof *c->words);
+    c->lens = calloc(CALL_HEAD + c->cap, sizeof *c->lens);
+    c->nums = calloc(c->cap, sizeof *c->nums);
+    if (!c->words || !c->lens || !c->nums)
+        return -1;
+    call_str(c, prefix);
+    return 0;
+}
+
+static void call_free(script_call *c)
+{
+    free(c->words);
+    free(c->lens);
+    free(c->nums);
+}
+
+static int append_call(ds_redis *r, script_call *c, bool by_sha)
+{
+    if (c->invalid)
+        return -1;
+    c->words[0] = by_sha ? "EVALSHA" : "EVAL";
+    c->words[1] = by_sha ? r->sha[c->script] : script_source[c->script];
+    c->words[2] = "0";
+    for (int i = 0; i < CALL_HEAD; i++)
+        c->lens[i] = strlen(c->words[i]);
+    return redisAppendCommandArgv(r->ctx, (int)(CALL_HEAD + c->argc), c->words, c->lens) == REDIS_OK
+               ? 0
+               : -1;
 }
 
 static bool is_noscript(const redisReply *rep)
@@ -173,41 +201,46 @@ static bool is_noscript(const redisReply *rep)
     return rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0;
 }
 
-/* Sends all calls in one pipeline; replies[i] is owned by the caller on success. A NOSCRIPT
- * (script cache flushed) is retried with EVAL; the scripts are idempotent, so a retry that
- * lands after later calls of the same pipeline is still correct. */
-static int run_calls(ds_redis *r, script_call *const *calls, size_t n, redisReply **replies)
+/* One attempt; on failure the connection is dropped and *closed tells whether the server had
+ * closed it (as opposed to a timeout or an error of the call itself). */
+static int call_once(ds_redis *r, script_call *c, redisReply **reply, bool *closed)
 {
-    memset(replies, 0, sizeof(*replies) * n);
+    void *rep = NULL;
+    *reply = NULL;
+    *closed = false;
     if (ds_redis_ensure(r) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (append_call(r, calls[i], true) != 0)
+    if (append_call(r, c, true) != 0 || redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
+        goto fail;
+    if (is_noscript(rep)) {
+        freeReplyObject(rep);
+        rep = NULL;
+        if (append_call(r, c, false) != 0 || redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
             goto fail;
-    for (size_t i = 0; i < n; i++) {
-        void *rep = NULL;
-        if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
-            goto fail;
-        replies[i] = rep;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!is_noscript(replies[i]))
-            continue;
-        freeReplyObject(replies[i]);
-        replies[i] = NULL;
-        void *rep = NULL;
-        if (append_call(r, calls[i], false) != 0 || redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
-            goto fail;
-        replies[i] = rep;
-    }
+    *reply = rep;
     return 0;
 fail:
-    for (size_t i = 0; i < n; i++)
-        if (replies[i])
-            freeReplyObject(replies[i]);
-    memset(replies, 0, sizeof(*replies) * n);
-    drop_connection(r, "pipeline");
+    *closed = r->ctx->err == REDIS_ERR_EOF ||
+              (r->ctx->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+    if (rep)
+        freeReplyObject(rep);
+    drop_connection(r, "script call");
     return -1;
+}
+
+/* Runs one call; *reply is owned by the caller on success. A NOSCRIPT (script cache flushed)
+ * is retried with EVAL. A connection that sat idle while Redis restarted is only found closed
+ * when used: the call is then retried once on a new connection (every script is idempotent),
+ * so a Redis restart does not fail the first batch after it. */
+static int run_call(ds_redis *r, script_call *c, redisReply **reply)
+{
+    bool reused = r->ctx != NULL, closed = false;
+    if (call_once(r, c, reply, &closed) == 0)
+        return 0;
+    if (!reused || !closed)
+        return -1;
+    return call_once(r, c, reply, &closed);
 }
 
 static int parse_status(const redisReply *rep, ds_apply_status *status, bool *publish)
@@ -226,126 +259,129 @@ static int parse_status(const redisReply *rep, ds_apply_status *status, bool *pu
     return 0;
 }
 
-/* Runs calls and parses {status, publish} replies. */
-static int run_status_calls(ds_redis *r, script_call *const *calls, size_t n,
-                            ds_apply_status *status, bool *publish)
+/* Runs one call whose reply is {status, publish}. */
+static int run_status_call(ds_redis *r, script_call *c, ds_apply_status *status, bool *publish)
 {
-    redisReply **replies = calloc(n, sizeof *replies);
-    if (!replies)
-        return -1;
-    int rc = run_calls(r, calls, n, replies);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (parse_status(replies[i], &status[i], &publish[i]) != 0)
-            rc = -1;
-    for (size_t i = 0; i < n; i++)
-        if (replies[i])
-            freeReplyObject(replies[i]);
-    free(replies);
+    redisReply *reply = NULL;
+    int rc = run_call(r, c, &reply);
+    if (rc == 0)
+        rc = parse_status(reply, status, publish);
+    if (reply)
+        freeReplyObject(reply);
     return rc;
 }
 
-static void build_round_call(const ds_config *cfg, const ds_round_apply *it, script_call *c)
+static const char *op_word(ds_op op)
+{
+    switch (op) {
+    case OP_CREATE: return "c";
+    case OP_UPDATE: return "u";
+    case OP_READ: return "r";
+    case OP_DELETE: return "d";
+    case OP_TRUNCATE: return "t";
+    case OP_MESSAGE: break;     /* settled before the read model */
+    }
+    return NULL;
+}
+
+static void add_round_event(script_call *c, const ds_round_apply *it)
 {
     const ds_round_event *ev = it->ev;
-    if (ev->op == OP_TRUNCATE) {
-        call_init(c, S_ROUNDS_TRUNCATE, cfg->redis_prefix);
-        call_lsn(c, ev->lsn);
-    } else if (ev->op == OP_DELETE) {
-        call_init(c, S_ROUND_DELETE, cfg->redis_prefix);
+    const char *op = op_word(ev->op);
+    bool row = ev->op != OP_TRUNCATE && ev->op != OP_DELETE;
+    if (!op) {
+        c->invalid = true;
+        return;
+    }
+    call_str(c, op);
+    if (ev->op == OP_TRUNCATE)
+        call_str(c, "");
+    else
         call_int(c, ev->row.id);
-        call_lsn(c, ev->lsn);
-        call_int(c, cfg->version_ttl_s);
-    } else {
-        call_init(c, S_ROUND_UPSERT, cfg->redis_prefix);
-        call_str(c, ev->op == OP_CREATE ? "c" : ev->op == OP_UPDATE ? "u" : "r");
-        call_int(c, ev->row.id);
-        call_lsn(c, ev->lsn);
-        call_str(c, it->slug);
-        call_str(c, it->type);
-        call_str(c, it->json);
-        call_int(c, cfg->history_max);
-        call_int(c, cfg->version_ttl_s);
-    }
-}
-
-/* Shared by apply and mark-published: build one call per item, run, collect statuses. */
-static int run_round_calls(ds_redis *r, ds_round_apply *const *items, size_t n, bool mark)
-{
-    if (n == 0)
-        return 0;
-    script_call *calls = calloc(n, sizeof *calls);
-    script_call **ptrs = calloc(n, sizeof *ptrs);
-    ds_apply_status *status = calloc(n, sizeof *status);
-    bool *publish = calloc(n, sizeof *publish);
-    int rc = -1;
-    if (!calls || !ptrs || !status || !publish)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        ptrs[i] = &calls[i];
-        if (mark) {
-            call_init(&calls[i], S_ROUND_PUBLISHED, r->cfg->redis_prefix);
-            call_int(&calls[i], items[i]->ev->row.id);
-            call_lsn(&calls[i], items[i]->ev->lsn);
-        } else {
-            build_round_call(r->cfg, items[i], &calls[i]);
-        }
-    }
-    rc = run_status_calls(r, ptrs, n, status, publish);
-    for (size_t i = 0; i < n && rc == 0 && !mark; i++) {
-        items[i]->status = status[i];
-        items[i]->publish = publish[i];
-    }
-out:
-    free(calls);
-    free(ptrs);
-    free(status);
-    free(publish);
-    return rc;
+    call_lsn(c, ev->lsn);
+    call_str(c, row ? it->slug : "");
+    call_str(c, row ? it->type : "");
+    call_str(c, row ? it->json : "");
 }
 
 int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n)
 {
-    ds_round_apply **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    if (!ptrs)
-        return -1;
+    if (n == 0)
+        return 0;
+    script_call call;
+    redisReply *reply = NULL;
+    int rc = -1;
+    if (call_init(&call, S_ROUNDS_APPLY, r->cfg->redis_prefix,
+                  APPLY_FIXED_ARGS + APPLY_ARGS_PER_EVENT * n) != 0)
+        goto out;
+    call_int(&call, r->cfg->history_max);
+    call_int(&call, r->cfg->version_ttl_s);
     for (size_t i = 0; i < n; i++)
-        ptrs[i] = &items[i];
-    int rc = run_round_calls(r, ptrs, n, false);
-    free(ptrs);
+        add_round_event(&call, &items[i]);
+    if (run_call(r, &call, &reply) != 0)
+        goto out;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parse_status(reply->element[i], &items[i].status, &items[i].publish) != 0)
+            goto out;
+    rc = 0;
+out:
+    if (reply)
+        freeReplyObject(reply);
+    call_free(&call);
     return rc;
 }
 
 int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n)
 {
-    return run_round_calls(r, items, n, true);
+    if (n == 0)
+        return 0;
+    script_call call;
+    ds_apply_status status;
+    bool publish;
+    int rc = -1;
+    if (call_init(&call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 2 * n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            call_int(&call, items[i]->ev->row.id);
+            call_lsn(&call, items[i]->ev->lsn);
+        }
+        rc = run_status_call(r, &call, &status, &publish);
+    }
+    call_free(&call);
+    return rc;
 }
 
 int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *status)
 {
-    script_call *c = calloc(1, sizeof *c);
+    script_call call;
     char *json = NULL;
+    bool publish;
     int rc = -1;
-    if (!c)
-        return -1;
     if (ev->op == OP_DELETE) {
-        call_init(c, S_GAME_DELETE, r->cfg->redis_prefix);
-        call_int(c, ev->row.id);
-        call_lsn(c, ev->lsn);
+        if (call_init(&call, S_GAME_DELETE, r->cfg->redis_prefix, 2) != 0)
+            goto out;
+        call_int(&call, ev->row.id);
+        call_lsn(&call, ev->lsn);
     } else {
+        if (call_init(&call, S_GAME_UPSERT, r->cfg->redis_prefix, 4) != 0)
+            goto out;
         json = ds_game_json(&ev->row);
         if (!json)
             goto out;
-        call_init(c, S_GAME_UPSERT, r->cfg->redis_prefix);
-        call_int(c, ev->row.id);
-        call_lsn(c, ev->lsn);
-        call_str(c, ev->row.slug);
-        call_str(c, json);
+        call_int(&call, ev->row.id);
+        call_lsn(&call, ev->lsn);
+        call_str(&call, ev->row.slug);
+        call_str(&call, json);
     }
-    bool publish;
-    rc = run_status_calls(r, &c, 1, status, &publish);
+    rc = run_status_call(r, &call, status, &publish);
 out:
     free(json);
-    free(c);
+    call_free(&call);
     return rc;
 }
 
@@ -372,37 +408,23 @@ int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref
     memset(found, 0, sizeof(*found) * n);
     if (n == 0)
         return 0;
-    size_t ncalls = (n + LOOKUP_IDS_PER_CALL - 1) / LOOKUP_IDS_PER_CALL;
-    script_call *calls = calloc(ncalls, sizeof *calls);
-    script_call **ptrs = calloc(ncalls, sizeof *ptrs);
-    redisReply **replies = calloc(ncalls, sizeof *replies);
+    script_call call;
+    redisReply *reply = NULL;
     int rc = -1;
-    if (!calls || !ptrs || !replies)
+    if (call_init(&call, S_GAMES_LOOKUP, r->cfg->redis_prefix, n) != 0)
         goto out;
-    for (size_t k = 0; k < ncalls; k++) {
-        ptrs[k] = &calls[k];
-        call_init(&calls[k], S_GAMES_LOOKUP, r->cfg->redis_prefix);
-        for (size_t i = k * LOOKUP_IDS_PER_CALL; i < n && i < (k + 1) * LOOKUP_IDS_PER_CALL; i++)
-            call_int(&calls[k], ids[i]);
-    }
-    if (run_calls(r, ptrs, ncalls, replies) != 0)
+    for (size_t i = 0; i < n; i++)
+        call_int(&call, ids[i]);
+    if (run_call(r, &call, &reply) != 0)
         goto out;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        found[i] = parse_game_entry(reply->element[i], ids[i], &out[i]);
     rc = 0;
-    for (size_t k = 0; k < ncalls; k++) {
-        const redisReply *rep = replies[k];
-        size_t first = k * LOOKUP_IDS_PER_CALL;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)(calls[k].argc - 1)) {
-            rc = -1;
-            continue;
-        }
-        for (size_t j = 0; j < rep->elements; j++)
-            found[first + j] = parse_game_entry(rep->element[j], ids[first + j], &out[first + j]);
-    }
-    for (size_t k = 0; k < ncalls; k++)
-        freeReplyObject(replies[k]);
 out:
-    free(calls);
-    free(ptrs);
-    free(replies);
+    if (reply)
+        freeReplyObject(reply);
+    call_free(&call);
     return rc;
 }

@@ -1,0 +1,146 @@
+-- Applies a batch of rounds events in stream order, in one script run: the same rules as one
+-- event at a time (LSN per round, truncate LSN), with the writes to each history coalesced.
+-- LSNs arrive zero-padded to 20 digits so that string comparison orders them (Lua numbers
+-- lose precision above 2^53).
+-- ARGV: prefix, history_max, version_ttl, then 6 per event: op, round_id, lsn, slug, type,
+--       round_json (slug, type and json are empty for d and t; round_id is empty for t).
+-- Returns one {status, publish} per event: status applied|duplicate|stale; publish 1 when
+-- the live publication of this event is still owed.
+local p, max, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local FIRST, STRIDE = 4, 6
+local keys_set = p .. 'h:keys'
+local truncated = redis.call('GET', p .. 'truncated_lsn')
+
+-- History changes of this batch, per key, written at the end (or before a delete or truncate
+-- reads the histories): members to add, by round id, and round ids to remove from what the
+-- key held before the batch. Removing a round also drops its pending member, and adding
+-- comes after removing, so the final state is the one of applying the events one by one.
+local pending, removed = {}, {}
+local function remove(key, id)
+  removed[key] = removed[key] or {}
+  removed[key][tonumber(id)] = true
+  if pending[key] then pending[key][id] = nil end
+end
+-- New rounds have ids above everything a key holds, so one range read per key usually finds
+-- nothing to remove, where a removal per round and key would cost a call each.
+local function remove_pending_ids(key, ids)
+  local low, high
+  for id in pairs(ids) do
+    if not low or id < low then low = id end
+    if not high or id > high then high = id end
+  end
+  if not low then return end
+  local count = 0
+  for _ in pairs(ids) do count = count + 1 end
+  -- An old round updated beside new ones spans most of the key: remove one by one then.
+  if redis.call('ZCOUNT', key, low, high) > 2 * count then
+    for id in pairs(ids) do redis.call('ZREMRANGEBYSCORE', key, id, id) end
+    return
+  end
+  local found = redis.call('ZRANGEBYSCORE', key, low, high, 'WITHSCORES')
+  local stale = {}
+  for i = 1, #found, 2 do
+    if ids[tonumber(found[i + 1])] then stale[#stale + 1] = found[i] end
+  end
+  if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+end
+local function flush()
+  for key, ids in pairs(removed) do
+    remove_pending_ids(key, ids)
+  end
+  for key, members in pairs(pending) do
+    -- At most BATCH_SIZE (<= 1000) members: within unpack()'s limit of 8000 values.
+    local args = {}
+    for id, json in pairs(members) do
+      args[#args + 1] = id
+      args[#args + 1] = json
+    end
+    if #args > 0 then
+      redis.call('ZADD', key, unpack(args))
+    end
+    -- Trimming once per batch keeps at least the newest history_max, as per event would.
+    redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))
+    redis.call('SADD', keys_set, key)
+  end
+  pending, removed = {}, {}
+end
+
+local function upsert(op, id, lsn, slug, typ, json)
+  local live = op == 'c' or op == 'u'
+  if truncated and lsn <= truncated then return {'stale', 0} end
+  local rv = p .. 'rv:' .. id
+  local cur = redis.call('HMGET', rv, 'lsn', 'op', 'pub', 'g', 't')
+  local old_game, old_type
+  if cur[1] then
+    if lsn < cur[1] then return {'stale', 0} end
+    if lsn == cur[1] then
+      local owed = (cur[2] == 'c' or cur[2] == 'u') and cur[3] ~= lsn
+      return {'duplicate', owed and 1 or 0}
+    end
+    old_game = cur[4] and p .. 'h:game:' .. cur[4]
+    old_type = cur[5] and p .. 'h:type:' .. cur[5]
+    if old_game then remove(old_game, id) end
+    if old_type then remove(old_type, id) end
+  end
+  -- Also without a version (expired): the round may still sit in its histories.
+  for _, key in ipairs({p .. 'h:game:' .. slug, p .. 'h:type:' .. typ}) do
+    if key ~= old_game and key ~= old_type then remove(key, id) end
+    pending[key] = pending[key] or {}
+    pending[key][id] = json
+  end
+  redis.call('HSET', rv, 'lsn', lsn, 'op', op, 'g', slug, 't', typ)
+  redis.call('EXPIRE', rv, ttl)
+  return {'applied', live and 1 or 0}
+end
+
+-- The event carries only the key, so the histories to clean come from the version hash, or
+-- every history when the version has expired.
+local function delete(id, lsn)
+  if truncated and lsn <= truncated then return {'stale', 0} end
+  local rv = p .. 'rv:' .. id
+  local cur = redis.call('HMGET', rv, 'lsn', 'g', 't')
+  if cur[1] and lsn < cur[1] then return {'stale', 0} end
+  if cur[1] and lsn == cur[1] then return {'duplicate', 0} end
+  flush()
+  local keys
+  if cur[2] and cur[3] then
+    keys = {p .. 'h:game:' .. cur[2], p .. 'h:type:' .. cur[3]}
+  else
+    keys = redis.call('SMEMBERS', keys_set)
+  end
+  for _, key in ipairs(keys) do
+    redis.call('ZREMRANGEBYSCORE', key, id, id)
+  end
+  redis.call('HDEL', rv, 'g', 't')
+  redis.call('HSET', rv, 'lsn', lsn, 'op', 'd')
+  redis.call('EXPIRE', rv, ttl)
+  return {'applied', 0}
+end
+
+-- Every history is emptied; events at or below this LSN are ignored from now on.
+local function truncate(lsn)
+  if truncated and lsn < truncated then return {'stale', 0} end
+  if truncated and lsn == truncated then return {'duplicate', 0} end
+  flush()
+  for _, key in ipairs(redis.call('SMEMBERS', keys_set)) do
+    redis.call('DEL', key)
+  end
+  redis.call('DEL', keys_set)
+  redis.call('SET', p .. 'truncated_lsn', lsn)
+  truncated = lsn
+  return {'applied', 0}
+end
+
+local out = {}
+for i = FIRST, #ARGV, STRIDE do
+  local op, id, lsn = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if op == 't' then
+    out[#out + 1] = truncate(lsn)
+  elseif op == 'd' then
+    out[#out + 1] = delete(id, lsn)
+  else
+    out[#out + 1] = upsert(op, id, lsn, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+  end
+end
+flush()
+return out

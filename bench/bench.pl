@@ -1,0 +1,973 @@
+#!/usr/bin/perl
+# Data Stream benchmarks: every hot path measured beside its baseline, in the
+# same run, on servers this script starts itself (t/lib/DataStream/Stack.pm).
+# Usually called through bench/run.sh (./auto-build.sh bench [--quick]).
+#
+#   a  consumer throughput: drain a JetStream backlog; baseline: a consumer that only fetches and acks
+#   b  end-to-end latency JetStream -> WebSocket / SSE at several rates; baseline: bare nchan
+#   c  fan-out to 1k..10k WebSocket subscribers; baseline: bare nchan (no module)
+#   d  REST with wrk; baseline: nginx serving a static file with the same bytes
+#   e  SVG plot of latency against rate
+#
+# Options: --quick, --only abcd, --no-append (do not touch RESULTS.md), --out DIR
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+
+use DataStream::Stack;
+use File::Path qw(make_path);
+use File::Spec;
+use Getopt::Long;
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX qw(:sys_wait_h strftime);
+use Time::HiRes qw(sleep time);
+
+my $REPO  = DataStream::Stack::repo();
+my $BENCH = "$REPO/bench";
+my %opt   = (only => 'abcde', append => 1);
+GetOptions(
+    'quick'     => \$opt{quick},
+    'only=s'    => \$opt{only},
+    'no-append' => sub { $opt{append} = 0 },
+    'out=s'     => \$opt{out},
+) or die "usage: bench.pl [--quick] [--only abcde] [--no-append] [--out DIR]\n";
+
+my $Q = $opt{quick};
+my %P = $Q ? (
+    backlog        => 50_000,
+    rates          => [100, 1000, 10000],
+    rate_seconds   => 3,
+    latency_conns  => 5,
+    fanout         => [1000, 10000],
+    fanout_mix     => 10000,
+    fanout_offered => 10000,
+    fanout_seconds => 5,
+    two_clients    => 0,
+    wrk_seconds    => 3,
+) : (
+    backlog        => 200_000,
+    rates          => [100, 1000, 10000],
+    rate_seconds   => 10,
+    latency_conns  => 5,
+    fanout         => [1000, 5000, 10000],
+    fanout_mix     => 10000,
+    fanout_offered => 10000,
+    fanout_seconds => 15,
+    two_clients    => 1,
+    wrk_seconds    => 5,
+);
+$P{ramp} = 2500;                    # connections per second
+$P{fanout_offered} = $ENV{DS_BENCH_FANOUT_DELIVERIES} if $ENV{DS_BENCH_FANOUT_DELIVERIES};
+$P{workers} = $ENV{DS_BENCH_WORKERS} // 1;
+
+my $BUILD = $ENV{DS_BUILD_DIR} || "$REPO/build";
+my $BIN   = "$BUILD/bin";
+my %EXE = (
+    consumer => "$BIN/datastream-consumer",
+    feed     => "$BIN/datastream-feed",
+    keys     => "$BIN/datastream-keys",
+    load     => "$BIN/datastream-loadclient",
+    pub      => "$BIN/datastream-bench-pub",
+    noop     => "$BIN/datastream-bench-noop",
+    module   => "$BUILD/nginx/ngx_http_datastream_module.so",
+);
+my $NCHAN = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+my $CLK   = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+my $JSON  = JSON::PP->new->canonical;
+
+my $started = time;
+my $load_start = (split ' ', slurp('/proc/loadavg'))[0];
+my (@rows, @skipped, %data);
+my $stamp = strftime('%Y%m%d-%H%M%S', gmtime);
+# A run that does not go into RESULTS.md keeps its files out of the tree too.
+$opt{out} //= $opt{append} ? "$BENCH/results" : File::Spec->tmpdir . "/datastream-bench-$stamp";
+make_path($opt{out});
+my $raw_file = "$opt{out}/run-$stamp.jsonl";
+open my $RAW, '>', $raw_file or die "$raw_file: $!";
+$RAW->autoflush(1);
+
+sub note { printf STDERR "[bench %6.1fs] %s\n", time - $started, join '', @_ }
+
+sub raw {
+    my ($what, $obj) = @_;
+    print $RAW $JSON->encode({ part => $what, %$obj }), "\n";
+}
+
+sub skip {
+    my ($part, $why) = @_;
+    $why =~ s/\s+/ /g;
+    $why =~ s/\s+$//;
+    push @skipped, "$part: $why";
+    print "skipped: $part: $why\n";
+}
+
+# A row of the final table: part, case, the measured figure and its baseline.
+sub row { push @rows, {@_} }
+
+# ---------------------------------------------------------------- processes
+
+sub spawn_to {
+    my ($out, $err, @cmd) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', $out or die "$out: $!";
+        open STDERR, '>>', $err or die "$err: $!";
+        exec @cmd or die "exec $cmd[0]: $!";
+    }
+    return $pid;
+}
+
+sub wait_pid {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        return $? >> 8 if $r == $pid;
+        sleep 0.05;
+    }
+    kill 'TERM', $pid;
+    sleep 1;
+    kill 'KILL', $pid if waitpid($pid, WNOHANG) == 0;
+    waitpid($pid, 0);
+    return -1;
+}
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+sub last_json {
+    my ($text) = @_;
+    my @lines = grep { /^\{/ } split /\n/, $text;
+    return undef unless @lines;
+    return eval { $JSON->decode($lines[-1]) };
+}
+
+sub run_json {
+    my (@cmd) = @_;
+    open my $fh, '-|', @cmd or die "$cmd[0]: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return last_json($out);
+}
+
+sub proc_cpu {
+    my ($pid) = @_;
+    my $s = slurp("/proc/$pid/stat") or return 0;
+    $s =~ s/^.*\)\s//s;
+    my @f = split ' ', $s;
+    return ($f[11] + $f[12]) / $CLK;        # utime + stime
+}
+
+sub proc_status {
+    my ($pid, $field) = @_;
+    my ($v) = slurp("/proc/$pid/status") =~ /^$field:\s+(\d+)/m;
+    return $v // 0;
+}
+
+sub children_of {
+    my ($ppid) = @_;
+    my @kids;
+    for my $d (glob '/proc/[0-9]*') {
+        my $s = slurp("$d/stat") or next;
+        my ($pp) = $s =~ /\)\s+\S+\s+(\d+)/;
+        push @kids, ($d =~ m{(\d+)$})[0] if defined $pp && $pp == $ppid;
+    }
+    return @kids;
+}
+
+# The master forks its workers after it listens: wait for all of them.
+sub nginx_workers {
+    my ($run) = @_;
+    my $deadline = time + 10;
+    my @w;
+    while (time < $deadline) {
+        my $master = slurp("$run/nginx.pid");
+        chomp $master;
+        @w = $master ? children_of($master) : ();
+        return @w if @w >= $P{workers};
+        sleep 0.05;
+    }
+    note "nginx in $run: only " . scalar(@w) . " worker(s) found";
+    return @w;
+}
+
+sub sample_procs {    # { cpu => seconds, rss_kb => KB } summed over pids
+    my (@pids) = @_;
+    my %s = (cpu => 0, rss_kb => 0);
+    for (@pids) { $s{cpu} += proc_cpu($_); $s{rss_kb} += proc_status($_, 'VmRSS') }
+    return \%s;
+}
+
+sub wait_file {
+    my ($f, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (time < $deadline) { return 1 if -s $f; sleep 0.05 }
+    return 0;
+}
+
+# ---------------------------------------------------------------- servers
+
+my $stack = DataStream::Stack->new;
+my ($bare, $full, $module_why);     # the two backends: { name, run, http, pub }
+my $dir = $stack->dir;
+
+# Stop every server before File::Temp's own END block removes the directory
+# holding nginx's pid files (END blocks run last-defined first; the stack's
+# DESTROY would come after the removal and could no longer find nginx).
+sub teardown {
+    return unless $stack;
+    my @masters;
+    for my $run (values %{ $stack->{nginx} // {} }) {
+        my $pid = slurp("$run/nginx.pid");
+        chomp $pid;
+        push @masters, $pid if $pid;
+    }
+    eval { $stack->stop_nginx($_) for keys %{ $stack->{nginx} // {} }; 1 } or warn $@;
+    undef $stack;
+    for my $pid (@masters) { kill 'KILL', $pid if kill 0, $pid }
+}
+END { teardown() }
+$SIG{INT} = $SIG{TERM} = sub { teardown(); exit 130 };
+note "work dir $dir";
+
+sub start_bare_nginx {
+    my ($name, %o) = @_;
+    my $run  = "$dir/$name";
+    my $http = $stack->{ports}{"${name}_http"} //= DataStream::Stack::free_port();
+    my $pub  = $stack->{ports}{"${name}_publish"} //= DataStream::Stack::free_port();
+    make_path("$run/static");
+    my $conf = slurp("$BENCH/conf/nginx-bare.conf.template");
+    my $redis = $o{redis} ? 'nchan_redis_pass nchan_redis;' : '';
+    my %v = (
+        WORKERS => $P{workers}, RUN => $run, NCHAN_MODULE => $NCHAN, HTTP_PORT => $http,
+        PUBLISH_PORT => $pub, USER => ($> == 0 ? 'user root;' : ''),
+        REDIS_UPSTREAM => $o{redis}
+            ? "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $stack->port('redis') . "; }" : '',
+        REDIS_PASS => $redis,
+    );
+    $conf =~ s/\@([A-Z_]+)\@/exists $v{$1} ? $v{$1} : die "no value for $1"/ge;
+    open my $fh, '>', "$run/nginx.conf" or die;
+    print $fh $conf;
+    close $fh;
+    system('nginx', '-p', $run, '-c', "$run/nginx.conf", '-e', "$run/error.log") == 0
+        or die "bare nginx did not start:\n" . `tail -5 $run/error.log`;
+    $stack->{nginx}{$name} = $run;      # the stack stops it with the others
+    DataStream::Stack::wait_for_port($http, 'bare nginx');
+    return { name => $name, run => $run, http => $http, pub => $pub };
+}
+
+# New ports on every restart: the old ones may meanwhile be the source port
+# of one of the load client's many connections, which makes bind() fail.
+sub restart_nginx {
+    my ($srv) = @_;
+    $stack->stop_nginx($srv->{name});
+    delete @{ $stack->{ports} }{ "$srv->{name}_http", "$srv->{name}_publish" };
+    if ($srv->{name} eq 'bare') { return $bare = start_bare_nginx('bare') }
+    return $full = start_full_nginx();
+}
+
+my $template_patched;
+sub start_full_nginx {
+    my $log_off = -s "$dir/nginx/error.log" // 0;
+    my $http = eval { $stack->start_nginx(workers => $P{workers}) };
+    if (!$http && $@ =~ /pcre2?_compile\(\) failed: missing closing parenthesis/) {
+        # A regex with {m,n} must be quoted in nginx.conf. Until the template
+        # quotes it, measure it with only that quoting added (nothing else changes).
+        $template_patched = 1;
+        $http = start_patched_template();
+    }
+    die $@ unless $http;
+    # A worker that crashes at start leaves the master listening: ask a worker.
+    my $ok;
+    for (1 .. 20) {
+        my $res = HTTP::Tiny->new(timeout => 2)->get("http://127.0.0.1:$http/healthz");
+        $ok = 1, last if $res->{status} == 200;
+        sleep 0.1;
+    }
+    my $crashes = () = substr(slurp("$dir/nginx/error.log"), $log_off) =~ /exited on signal/g;
+    die "nginx workers crash at start ($crashes times, see its error.log)\n" if $crashes || !$ok;
+    return { name => 'nginx', run => "$dir/nginx", http => $http, pub => $stack->port('nginx_publish') };
+}
+
+# What Stack::start_nginx does, with regex locations quoted.
+sub start_patched_template {
+    my $run  = "$dir/nginx";
+    my $http = $stack->port('nginx_http');
+    my %env = (
+        DS_NGINX_RUN_DIR => $run, DS_HTTP_PORT => $http, DS_PUBLISH_PORT => $stack->port('nginx_publish'),
+        DS_REDIS_PORT => $stack->port('redis'), DS_NGINX_WORKERS => $P{workers},
+        DS_NGINX_ERROR_LOG => "$run/error.log", DS_NGINX_ACCESS_LOG => "$run/access.log",
+        DS_NGINX_LOG_LEVEL => 'info', DS_AUTH => 'on', DS_DATASTREAM_MODULE => $EXE{module},
+        DS_DASHBOARD_CONFIG => "$run/dashboard-config.js",
+    );
+    local @ENV{ keys %env } = values %env;
+    local $ENV{DATASTREAM_TOKEN_SECRET} = $stack->token_secret;
+    my $conf = `$REPO/conf/nginx/render.sh`;
+    die "render.sh failed\n" if $?;
+    $conf =~ s/^(\s*location\s+~\*?\s+)([^\s"]*\{[^\s"]*)(\s+\{)/$1"$2"$3/mg;
+    open my $fh, '>', "$run/nginx.conf" or die;
+    print $fh $conf;
+    close $fh;
+    system('nginx', '-p', $run, '-c', "$run/nginx.conf", '-e', "$run/error.log") == 0
+        or die "nginx (patched template) did not start:\n" . `tail -5 $run/error.log`;
+    $stack->{nginx}{nginx} = $run;
+    DataStream::Stack::wait_for_port($http, 'nginx');
+    return $http;
+}
+
+my $redis_port = $stack->start_redis;
+my $nats_port  = $stack->start_nats;
+my $nats_url   = $stack->nats_url;
+my $mon_port   = $stack->port('nats_monitor');
+note "redis :$redis_port, nats :$nats_port (monitor :$mon_port)";
+
+my $have_module   = -f $EXE{module};
+my $have_consumer = -x $EXE{consumer};
+my $have_keys     = -x $EXE{keys};
+for (qw(feed load pub noop)) { die "missing $EXE{$_}: build bench tools first (bench/run.sh does)\n" unless -x $EXE{$_} }
+
+$bare = start_bare_nginx('bare');
+note "bare nchan nginx :$bare->{http} (publisher :$bare->{pub})";
+$module_why = "no $EXE{module}" unless $have_module;
+if ($have_module) {
+    $full = eval { start_full_nginx() };
+    if (!$full) {
+        ($module_why = "shipped nginx config does not start: $@") =~ s/\s+/ /g;
+        $module_why = substr($module_why, 0, 300);
+        note $module_why;
+        $have_module = 0;
+    }
+    else { note "shipped nginx (module) :$full->{http} (publisher :$full->{pub})" }
+}
+
+my ($api_key, $key_error);
+if ($have_module && $have_keys) {
+    local $ENV{REDIS_URL} = "redis://127.0.0.1:$redis_port/0";
+    my $k = `$EXE{keys} create --name bench --kind sk --rate-limit 100000000 2>&1`;
+    if ($? == 0 && $k =~ /^(sk_live_[0-9a-f]{64})\s*$/m) { $api_key = $1 }
+    else { $key_error = "datastream-keys create failed: " . substr($k, 0, 200) }
+}
+
+# The consumer publishes to the shipped backend, or to the bare nchan (same
+# publisher location) while the module cannot run.
+sub start_consumer {
+    return $stack->start_consumer(env => { LOG_LEVEL => 'warn' }, nginx => $have_module && $api_key ? 'nginx' : 'bare');
+}
+
+sub mint_token {
+    my ($port) = @_;
+    my $res = HTTP::Tiny->new(timeout => 5)->request(POST => "http://127.0.0.1:$port/api/auth/token",
+        { headers => { 'X-API-Key' => $api_key } });
+    return undef unless $res->{success};
+    my ($tok) = $res->{content} =~ /"token":"(tok_[^"]+)"/;
+    return $tok;
+}
+
+sub feed_publish {
+    my ($subject, $gen_args) = @_;
+    my $t0 = time;
+    my $rc = system("$EXE{feed} gen $gen_args | $EXE{feed} pub --create-stream --url $nats_url --subject $subject 2>>$dir/feed.log");
+    return $rc == 0 ? time - $t0 : undef;
+}
+
+# JetStream lag of one durable, as KEDA computes it (num_pending + num_ack_pending).
+my $http = HTTP::Tiny->new(timeout => 2);
+sub durable_lag {
+    my ($durable) = @_;
+    my $res = $http->get("http://127.0.0.1:$mon_port/jsz?consumers=true");
+    return undef unless $res->{success};
+    my $j = eval { $JSON->decode($res->{content}) } or return undef;
+    for my $acc (@{ $j->{account_details} // [] }) {
+        for my $s (@{ $acc->{stream_detail} // [] }) {
+            for my $c (@{ $s->{consumer_detail} // [] }) {
+                return $c->{num_pending} + $c->{num_ack_pending} if $c->{name} eq $durable;
+            }
+        }
+    }
+    return undef;
+}
+
+# Polls until the durable's lag is 0; returns seconds from the first progress to 0.
+sub time_drain {
+    my ($durable, $total, $timeout, $pid) = @_;
+    my $deadline = time + $timeout;
+    my ($t_first, $t_end, $peak_rss, $last, $t_moved) = (undef, undef, 0, undef, time);
+    my $stalled = 0;
+    while (time < $deadline) {
+        my $lag = durable_lag($durable);
+        my $now = time;
+        if ($pid) { my $r = proc_status($pid, 'VmRSS'); $peak_rss = $r if $r > $peak_rss }
+        if (defined $lag) {
+            $t_first //= $now if $lag < $total;
+            if ($lag == 0) { $t_end = $now; last }
+            $t_moved = $now if !defined $last || $lag != $last;
+            $last = $lag;
+        }
+        # No progress for 30 s: something is broken, do not wait for the timeout.
+        if ($now - $t_moved > 30) { $stalled = 1; last }
+        sleep 0.02;
+    }
+    return { seconds => defined $t_end && defined $t_first ? $t_end - $t_first : undef,
+             left => defined $t_end ? 0 : $last, stalled => $stalled, peak_rss_kb => $peak_rss };
+}
+
+# ---------------------------------------------------------------- a: consumer throughput
+
+sub part_a {
+    my $n = $P{backlog};
+    note "a: games registry";
+    defined feed_publish('datastream.public.games', 'games') or return skip('a', 'cannot publish to JetStream');
+    if ($have_consumer) {
+        # Let the consumer learn the games first, so the backlog drains without retries.
+        eval {
+            start_consumer();
+            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') >= 4 }, 20);
+            $stack->stop_consumer;
+            1;
+        } or do { note "consumer start failed: $@"; $have_consumer = 0; $stack->stop_consumer };
+    }
+    note "a: backlog of $n round inserts";
+    my $pub_s = feed_publish('datastream.public.rounds', "rounds --count $n --start-id 1");
+    defined $pub_s or return skip('a', 'backlog publish failed');
+    raw(a_publish => { messages => $n, seconds => $pub_s });
+
+    # The baseline fetches batches of the consumer's own BATCH_SIZE.
+    my $batch = $ENV{BATCH_SIZE};
+    if (!$batch && $have_consumer) { ($batch) = `$EXE{consumer} --help 2>&1` =~ /^\s*BATCH_SIZE\s.*\[(\d+)\]/m }
+    $batch ||= 64;
+    note "a: baseline (fetch + ack only, batch $batch)";
+    my $noop_pid = spawn_to("$dir/noop.out", "$dir/noop.log", $EXE{noop}, '--url', $nats_url,
+                            '--durable', 'bench-noop', '--expect', $n, '--batch', $batch);
+    my $nd = time_drain('bench-noop', $n, 300, $noop_pid);
+    wait_pid($noop_pid, 30);
+    my $noop = last_json(slurp("$dir/noop.out")) // {};
+    raw(a_noop => { %$nd, batch => $batch, self => $noop });
+    my $noop_rate = $nd->{seconds} ? $n / $nd->{seconds} : undef;
+    $data{a}{noop} = { rate => $noop_rate, rss_kb => $noop->{rss_kb} };
+
+    if (!$have_consumer) {
+        row(part => 'a', case => "drain $n rounds", metric => 'events/s', value => undef,
+            baseline => $noop_rate, note => 'consumer not run');
+        return skip('a', "no $EXE{consumer}");
+    }
+    note "a: consumer";
+    my $pid = start_consumer() && $stack->{procs}{consumer};
+    my $cpu0 = proc_cpu($pid);
+    my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pid);
+    my $cpu = proc_cpu($pid) - $cpu0;
+    my $hwm = proc_status($pid, 'VmHWM');
+    my $rss = proc_status($pid, 'VmRSS');
+    raw(a_consumer => { %$cd, cpu_s => $cpu, vm_hwm_kb => $hwm, rss_kb => $rss });
+    my $rate = $cd->{seconds} ? $n / $cd->{seconds} : undef;
+    $data{a}{consumer} = { rate => $rate, rss_kb => $rss, hwm_kb => $hwm };
+    row(part => 'a', case => "drain $n rounds", metric => 'events/s', value => $rate, baseline => $noop_rate,
+        note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; baseline RSS %s KiB%s', $batch, $rss, $hwm, $cpu,
+                        $noop->{rss_kb} // '?', $cd->{left} ? sprintf(', NOT DRAINED: %d left%s', $cd->{left},
+                        $cd->{stalled} ? ' (no progress for 30 s)' : ' at timeout') : ''));
+}
+
+# ---------------------------------------------------------------- load client runs
+
+# Runs one load client; calls $during->() once every connection is up. Returns
+# { client => json, backend => {cpu_s, rss_before_kb, rss_after_kb}, pub => json }.
+sub load_run {
+    my (%o) = @_;
+    my $tag = $o{tag};
+    my (@pids, @outs);
+    my $clients = $o{clients} // 1;
+    my $per = int($o{conns} / $clients);
+    for my $i (1 .. $clients) {
+        my $ready = "$dir/$tag.$i.ready";
+        unlink $ready;
+        my @cmd = ($EXE{load}, '--port', $o{port}, '-c', $per, '--ramp', $P{ramp} / $clients,
+                   '--duration', $o{duration}, '--ready-file', $ready,
+                   '--max-time', $o{duration} + $o{conns} / $P{ramp} + 30);
+        my $paths = $o{client_paths} ? $o{client_paths}[$i - 1] : $o{paths};
+        my $protocol = $o{client_protocols} ? $o{client_protocols}[$i - 1] : $o{protocol};
+        push @cmd, '--path', $_ for @$paths;
+        push @cmd, '--protocol', $protocol if $protocol;
+        push @cmd, '--expect-total', int($o{expect} / $clients) if $o{expect};
+        push @cmd, '--idle-timeout', $o{idle} if $o{idle};
+        push @outs, ["$dir/$tag.$i.out", $ready];
+        push @pids, spawn_to("$dir/$tag.$i.out", "$dir/$tag.$i.log", @cmd);
+    }
+    my $ramp_budget = $o{conns} / $P{ramp} + 20;
+    for (@outs) { wait_file($_->[1], $ramp_budget) or note "$tag: ramp not finished in time" }
+    sleep 0.5;    # let the last handshakes settle before sampling
+    my @procs = @{ $o{procs} // [] };
+    my $b0 = sample_procs(@procs);
+    my $t0 = time;
+    my $pub = $o{during} ? $o{during}->() : undef;
+    my @clients_json;
+    for my $i (0 .. $#pids) {
+        wait_pid($pids[$i], $o{duration} + 60);
+        push @clients_json, last_json(slurp($outs[$i][0])) // { first_error => 'no output: ' . slurp("$dir/$tag." . ($i + 1) . ".log") };
+    }
+    my $b1 = sample_procs(@procs);
+    my $elapsed = time - $t0;
+    my $c = merge_clients(@clients_json);
+    my $r = { client => $c, pub => $pub,
+              backend => { cpu_s => $b1->{cpu} - $b0->{cpu}, window_s => $elapsed,
+                           rss_open_kb => $b0->{rss_kb}, rss_end_kb => $b1->{rss_kb} } };
+    raw($tag => $r);
+    return $r;
+}
+
+# Merges several load clients' JSON: sums counts, takes the worst percentiles
+# (an upper bound; the clients' own lines are kept in the raw file).
+sub merge_clients {
+    my (@c) = @_;
+    return $c[0] if @c == 1;
+    my %m = (clients => scalar @c);
+    for my $k (qw(connections open_at_end connect_failures handshake_failures closed_early messages
+                  stale_messages no_timestamp client_cpu_s msgs_per_s)) {
+        $m{$k} += $_->{$k} // 0 for @c;
+    }
+    for my $p (qw(p50 p90 p99 p999 max mean)) {
+        $m{latency_us}{$p} = (sort { $b <=> $a } map { $_->{latency_us}{$p} // 0 } @c)[0];
+    }
+    $m{$_} = (sort { $b <=> $a } map { $_->{$_} // 0 } @c)[0] for qw(ramp_s measured_s span_s);
+    $m{first_error} = join '; ', grep { length } map { $_->{first_error} // '' } @c;
+    $m{per_client} = \@c;
+    return \%m;
+}
+
+# ---------------------------------------------------------------- b: end-to-end latency
+
+sub part_b {
+    my @targets = (['bare', $bare, undef]);
+    if ($have_consumer && $have_module && $api_key) { unshift @targets, ['pipeline', $full, 'jetstream'] }
+    elsif ($have_consumer) {
+        # Consumer without the module: JetStream -> consumer -> bare nchan, no auth.
+        unshift @targets, ['pipeline', $bare, 'jetstream'];
+        skip('b(module)', ($module_why // $key_error // 'datastream-keys not built')
+             . '; pipeline measured through the bare nchan');
+    }
+    else { skip('b(pipeline)', "no $EXE{consumer}") }
+    if ($targets[0][0] eq 'pipeline') {
+        # A consumer for the live path (part a may have run one already).
+        start_consumer() unless $stack->{procs}{consumer};
+        if ($stack->redis_cli('HLEN', 'ds:games') < 4) {
+            feed_publish('datastream.public.games', 'games');
+            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') >= 4 }, 20);
+        }
+        # Drain anything left before measuring.
+        time_drain('cdc-public-rounds', 1e12, 120);
+    }
+    my $next_id = 10_000_000;
+    # Rate outside, path inside: each figure and its baseline are measured minutes apart at most.
+    for my $rate (@{ $P{rates} }) {
+        for my $t (@targets) {
+            my ($label, $srv, $via) = @$t;
+            my $count = int($rate * $P{rate_seconds});
+            # What an earlier rate left queued must not run into this measurement.
+            my $paused;
+            if (my $cpid = $stack->{procs}{consumer}) {
+                my $d = time_drain('cdc-public-rounds', 1e12, 60);
+                if ($d->{left}) {
+                    note "b: consumer still has $d->{left} queued";
+                    # A baseline run does not need the consumer: stop it from taking CPU meanwhile.
+                    if (!$via) { kill 'STOP', $cpid; $paused = $cpid }
+                }
+            }
+            my $resume = sub { kill 'CONT', $paused if $paused };
+            # WebSocket and SSE subscribers side by side, one load client each, fed by one publisher.
+            my (@paths, @protocols);
+            for my $proto ('ws', 'sse') {
+                my ($path, $protocol) = ("$proto:/$proto/crash", undef);
+                if ($srv->{name} eq 'nginx') {
+                    if ($proto eq 'ws') { $protocol = mint_token($srv->{http}) or do { skip("b($label)", 'cannot mint a token'); next } }
+                    else { $path .= "?api_key=$api_key" }
+                }
+                push @paths, [$path];
+                push @protocols, $protocol;
+            }
+            do { $resume->(); next } unless @paths == 2;
+            my $conns = $P{latency_conns};
+            my $first = $next_id;
+            $next_id += $count + 10;
+            note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
+            my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
+            push @pub, $via ? ('--nats', $nats_url) : ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+            my $r = load_run(
+                tag => "b-$label-$rate", port => $srv->{http}, conns => 2 * $conns, clients => 2,
+                client_paths => \@paths, client_protocols => \@protocols, duration => $P{rate_seconds} + 30,
+                expect => 2 * $count * $conns, idle => 5,
+                procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
+                during => sub { run_json(@pub) },
+            );
+            $resume->();
+            my @per = $r->{client}{per_client} ? @{ $r->{client}{per_client} } : ($r->{client}, {});
+            for my $i (0, 1) {
+                my $proto = ('ws', 'sse')[$i];
+                my $c = $per[$i] // {};
+                $data{b}{$label}{$proto}{$rate} = $c->{latency_us} if $c->{messages};
+                row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
+                    value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
+                    note => sprintf('%s: %d/%d delivered%s%s', $label, $c->{messages} // 0, $count * $conns,
+                                    pub_note($r->{pub}), $c->{first_error} ? "; $c->{first_error}" : ''));
+            }
+        }
+    }
+    # The consumer would publish into part c's channels: stop it.
+    $stack->stop_consumer if $stack->{procs}{consumer};
+    # Pair each pipeline row with the bare row of the same protocol and rate.
+    for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'pipeline' } @rows) {
+        my ($b) = grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'bare' && $_->{proto} eq $row->{proto}
+                         && $_->{rate} == $row->{rate} } @rows;
+        next unless $b;
+        $row->{baseline} = $b->{value};
+        $row->{note} .= " — baseline $b->{note}";
+        $b->{paired} = 1;
+    }
+    @rows = grep { !$_->{paired} } @rows;
+    # Unpaired bare rows (no pipeline yet) show as the baseline column.
+    for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'bare' } @rows) {
+        ($row->{baseline}, $row->{value}) = ($row->{value}, undef);
+    }
+}
+
+sub lat3 {
+    my ($c) = @_;
+    my $l = $c->{latency_us} or return undef;
+    return undef unless $c->{messages};
+    return sprintf '%.2f / %.2f / %.2f', $l->{p50} / 1000, $l->{p99} / 1000, $l->{max} / 1000;
+}
+
+sub pub_note {
+    my ($p) = @_;
+    return '; publisher failed' unless $p;
+    return sprintf('; published %d at %.0f/s', $p->{sent}, $p->{achieved_rate})
+        . ($p->{errors} ? ", $p->{errors} errors" : '');
+}
+
+# ---------------------------------------------------------------- c: fan-out
+
+# The module admits subscribers of known games only. Without a consumer run
+# before, write the reference games into the read model (docs/design.md layout).
+sub ensure_games {
+    return if $stack->redis_cli('HLEN', 'ds:games') >= 4;
+    my @g = ([1, 'crash', 'Crash', 'multiplier'], [2, 'double', 'Double', 'color'],
+             [3, 'slot', 'Slot Machine', 'slots'], [4, 'wall-street', 'Wall Street', 'trending']);
+    for (@g) {
+        my ($id, $slug, $name, $type) = @$_;
+        $stack->redis_cli('HSET', 'ds:games', $slug, qq({"id":$id,"slug":"$slug","name":"$name","type":"$type"}));
+        $stack->redis_cli('HSET', 'ds:game_ids', $id, $slug);
+    }
+    note 'games registry written directly into Redis';
+}
+
+sub part_c {
+    my @targets = (['bare', $bare]);
+    if ($have_module && $api_key) { unshift @targets, ['module', $full] }
+    else { skip('c(module)', $module_why // $key_error // 'datastream-keys not built') }
+    ensure_games() if $have_module;
+    my @cases = map { [$_, ['/ws/crash'], "$_ subs, one channel"] } @{ $P{fanout} };
+    push @cases, [$P{fanout_mix}, ['/ws/crash', '/ws/double', '/ws/slot', '/ws/wall-street'],
+                  "$P{fanout_mix} subs, 4 games"];
+    my $next_id = 50_000_000;
+    my %res;
+    for my $case (@cases) {
+        my ($n, $paths, $label) = @$case;
+        for my $t (@targets) {
+            my ($name, $srv) = @$t;
+            # A fresh worker per case, so its RSS growth is this case's connections.
+            $srv = $t->[1] = restart_nginx($srv);
+            my $protocol;
+            if ($name eq 'module') { $protocol = mint_token($srv->{http}) or do { skip("c($name)", 'cannot mint a token'); next } }
+            my @games = map { m{/ws/(.*)} } @$paths;
+            # Offered load: fanout_offered deliveries/s in total, whatever the subscriber count.
+            my $rate = $P{fanout_offered} / $n;
+            my $count = int($rate * $P{fanout_seconds} + 0.5) || 1;
+            # Every game gets $count messages, so every subscriber expects $count.
+            my $total = $count * @games;
+            my $first = $next_id;
+            $next_id += $total + 10;
+            my @workers = nginx_workers($srv->{run});
+            my @procs = (@workers, $name eq 'module' ? ($stack->{procs}{redis}) : ());
+            my $idle = sample_procs(@workers);
+            note sprintf 'c: %s, %s: %d messages per channel at %.2f/s', $name, $label, $count, $rate;
+            my $r = load_run(
+                tag => "c-$name-$n-" . scalar(@games), port => $srv->{http}, conns => $n, paths => $paths,
+                protocol => $protocol, duration => $P{fanout_seconds} + 30, expect => $count * $n, idle => 5,
+                procs => \@procs,
+                during => sub {
+                    run_json($EXE{pub}, '--rate', $rate * @games, '--count', $total,
+                             '--games', join(',', @games), '--start-id', $first,
+                             '--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+                },
+            );
+            my $c = $r->{client};
+            my $open = $c->{open_at_end} || 1;
+            my $rss_per = ($r->{backend}{rss_open_kb} - $idle->{rss_kb}) * 1024 / $open;
+            my $cpu_pct = 100 * $r->{backend}{cpu_s} / ($r->{backend}{window_s} || 1);
+            $res{$label}{$name} = { c => $c, rss_per => $rss_per, cpu_pct => $cpu_pct, r => $r };
+            $data{c}{$label}{$name} = { msgs_per_s => $c->{msgs_per_s}, p99_us => $c->{latency_us}{p99},
+                                        cpu_pct => $cpu_pct, rss_per_conn_b => $rss_per };
+        }
+        my ($m, $b) = @{ $res{$label} }{qw(module bare)};
+        my $fmt = sub {
+            my ($x) = @_;
+            return undef unless $x;
+            my $c = $x->{c};
+            return sprintf '%.0f msg/s, p99 %.1f ms, CPU %.0f%%, %.1f KiB/conn, %d/%d open%s',
+                $c->{msgs_per_s} // 0, ($c->{latency_us}{p99} // 0) / 1000, $x->{cpu_pct}, $x->{rss_per} / 1024,
+                $c->{open_at_end} // 0, $n, ($c->{connect_failures} + $c->{handshake_failures}) ? ' (failures!)' : '';
+        };
+        row(part => 'c', case => "$label, offered $P{fanout_offered} deliveries/s",
+            metric => 'delivered, p99, backend CPU, RSS/conn',
+            value => $fmt->($m), baseline => $fmt->($b),
+            note => $b ? sprintf('client CPU %.0f%% of a core', 100 * ($b->{c}{client_cpu_s} // 0)
+                                 / (($b->{c}{ramp_s} // 0) + ($b->{c}{measured_s} // 1) || 1)) : '');
+    }
+    if ($P{two_clients}) {
+        # Is the load client the bottleneck? The same bare 10k run from two processes.
+        my $n = $P{fanout}[-1];
+        my $rate = $P{fanout_offered} / $n;
+        my $count = int($rate * $P{fanout_seconds} + 0.5) || 1;
+        $bare = restart_nginx($bare);
+        note "c: bare, $n subs from 2 client processes";
+        my $r = load_run(
+            tag => "c-bare-$n-2clients", port => $bare->{http}, conns => $n, paths => ['/ws/crash'],
+            clients => 2, duration => $P{fanout_seconds} + 30, expect => $count * $n, idle => 5,
+            procs => [nginx_workers($bare->{run})],
+            during => sub {
+                run_json($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash',
+                         '--start-id', $next_id, '--nchan', "http://127.0.0.1:$bare->{pub}/pub");
+            },
+        );
+        my $one = $res{"$n subs, one channel"}{bare}{c};
+        my $two = $r->{client};
+        $data{c}{two_clients} = { one => $one->{msgs_per_s}, two => $two->{msgs_per_s} };
+        row(part => 'c', case => "bare $n subs: 2 client processes vs 1", metric => 'msg/s, p99',
+            value => sprintf('%.0f msg/s, p99 %.1f ms', $two->{msgs_per_s}, $two->{latency_us}{p99} / 1000),
+            baseline => $one ? sprintf('%.0f msg/s, p99 %.1f ms', $one->{msgs_per_s}, $one->{latency_us}{p99} / 1000) : undef,
+            note => 'load-client bottleneck check: equal figures mean one client is enough');
+    }
+}
+
+# ---------------------------------------------------------------- d: REST
+
+sub have_wrk { system('sh', '-c', 'command -v wrk >/dev/null') == 0 }
+
+sub wrk {
+    my ($url, @headers) = @_;
+    my @cmd = ('wrk', '-t1', '-c32', "-d$P{wrk_seconds}s", '--latency');
+    push @cmd, '-H', $_ for @headers;
+    open my $fh, '-|', @cmd, $url or return undef;
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($p99, $unit) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\b/m;
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    my ($errors) = $out =~ /Socket errors:(.*)/;
+    $p99 *= { us => 0.001, ms => 1, s => 1000 }->{$unit} if defined $p99;
+    return { rps => $rps, p99_ms => $p99, non2xx => $non2xx // 0, socket_errors => $errors, raw => $out };
+}
+
+# Round objects laid out as the design says, for when no module answers yet.
+sub synthetic_rounds {
+    my ($n) = @_;
+    my @r;
+    for my $i (reverse 1 .. $n) {
+        push @r, sprintf '{"round_id":%d,"game_id":1,"game_slug":"crash","game_type":"multiplier",'
+            . '"finished_at":"2026-01-17T03:45:42.735266Z","extras":"{\"point\": \"%.2f\"}","timestamp":1768621542123}',
+            100000 + $i, 1 + ($i % 700) / 100;
+    }
+    return @r;
+}
+
+sub part_d {
+    return skip('d', 'wrk not installed') unless have_wrk();
+    my @cases = (['latest', '/api/latest/crash'], ['history100', '/api/history/crash?limit=100'],
+                 ['history1000', '/api/history/crash?limit=1000']);
+    my $module_ok = $have_module && $api_key;
+    skip('d(module)', $module_why // $key_error // 'datastream-keys not built') unless $module_ok;
+    if ($module_ok && $stack->redis_cli('ZCARD', 'ds:h:game:crash') < 1000) {
+        # No consumer run filled the history: write the read model directly (docs/design.md layout).
+        note 'd: filling ds:h:game:crash directly';
+        my @r = synthetic_rounds(1000);
+        my $f = "$dir/zadd.txt";
+        open my $fh, '>', $f or die;
+        for (@r) { my ($id) = /"round_id":(\d+)/; (my $q = $_) =~ s/(["\\])/\\$1/g; print $fh qq{ZADD ds:h:game:crash $id "$q"\n} }
+        close $fh;
+        system("redis-cli -p $redis_port < $f > /dev/null");
+        ensure_games();
+    }
+    for my $c (@cases) {
+        my ($name, $path) = @$c;
+        my $body;
+        if ($module_ok) {
+            my $res = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$full->{http}$path",
+                                                         { headers => { 'X-API-Key' => $api_key } });
+            $body = $res->{content} if $res->{status} == 200;
+            note "d: $path answered $res->{status}" unless $res->{status} == 200;
+        }
+        if (!defined $body) {
+            my ($n) = $path =~ /limit=(\d+)/;
+            my @r = synthetic_rounds($n // 1);
+            $body = $n ? '[' . join(',', @r) . ']' : substr($r[0], 0, -1) . ',"value":"1.00"}';
+        }
+        open my $fh, '>', "$bare->{run}/static/$name.json" or die;
+        print $fh $body;
+        close $fh;
+        note "d: $path (" . length($body) . " bytes)";
+        # Alternate baseline and module twice and keep each one's better run:
+        # other load on the machine then hurts both alike.
+        my ($base, $mod);
+        for (1, 2) {
+            my $b = wrk("http://127.0.0.1:$bare->{http}/static/$name.json");
+            $base = $b if $b && $b->{rps} && (!$base || $b->{rps} > $base->{rps});
+            next unless $module_ok;
+            my $m = wrk("http://127.0.0.1:$full->{http}$path", "X-API-Key: $api_key");
+            $mod = $m if $m && $m->{rps} && (!$mod || $m->{rps} > $mod->{rps});
+        }
+        raw("d-$name" => { bytes => length($body), module => $mod, static => $base });
+        my $fmt = sub { my ($w) = @_; $w && defined $w->{rps}
+            ? sprintf('%.0f req/s, p99 %.2f ms%s', $w->{rps}, $w->{p99_ms} // -1, $w->{non2xx} ? " ($w->{non2xx} non-2xx!)" : '')
+            : undef };
+        $data{d}{$name} = { module => $mod && $mod->{rps}, static => $base && $base->{rps} };
+        row(part => 'd', case => "GET $path", metric => 'req/s, p99', value => $fmt->($mod), baseline => $fmt->($base),
+            note => length($body) . ' bytes, better of 2 alternating runs' . ($module_ok ? '' : ', synthetic body'));
+    }
+}
+
+# ---------------------------------------------------------------- e: plot
+
+sub part_e {
+    my %series;
+    for my $label (sort keys %{ $data{b} // {} }) {
+        for my $proto (sort keys %{ $data{b}{$label} }) {
+            my $pts = $data{b}{$label}{$proto};
+            for my $p (qw(p50 p99)) {
+                $series{"$label $proto $p"} = [map { [$_, $pts->{$_}{$p} / 1000] }
+                                               grep { $pts->{$_} && $pts->{$_}{$p} } sort { $a <=> $b } keys %$pts];
+            }
+        }
+    }
+    return skip('e', 'no latency data') unless grep { @$_ } values %series;
+    my $file = "$opt{out}/latency-$stamp.svg";
+    open my $fh, '>', $file or die;
+    print $fh svg_plot(\%series, "Latency against publish rate ($stamp UTC" . ($Q ? ', quick' : '') . ')');
+    close $fh;
+    note "e: plot $file";
+    return "results/latency-$stamp.svg";
+}
+
+# A log-log line plot, self-contained SVG, no dependencies.
+sub svg_plot {
+    my ($series, $title) = @_;
+    my ($W, $H, $L, $R, $T, $B) = (760, 460, 70, 230, 40, 50);
+    my @all = map { @$_ } values %$series;
+    my ($xmin, $xmax) = (min(map { $_->[0] } @all), max(map { $_->[0] } @all));
+    my ($ymin, $ymax) = (min(map { $_->[1] } @all), max(map { $_->[1] } @all));
+    my $lx0 = floor10($xmin); my $lx1 = ceil10($xmax); $lx1++ if $lx1 == $lx0;
+    my $ly0 = floor10($ymin); my $ly1 = ceil10($ymax); $ly1++ if $ly1 == $ly0;
+    my $px = sub { $L + (log10($_[0]) - $lx0) / ($lx1 - $lx0) * ($W - $L - $R) };
+    my $py = sub { $H - $B - (log10($_[0]) - $ly0) / ($ly1 - $ly0) * ($H - $T - $B) };
+    my $s = qq{<svg xmlns="http://www.w3.org/2000/svg" width="$W" height="$H" font-family="sans-serif" font-size="12">\n};
+    $s .= qq{<rect width="$W" height="$H" fill="white"/>\n<text x="$L" y="24" font-size="14">} . esc($title) . "</text>\n";
+    for my $e ($lx0 .. $lx1) {
+        my $x = $px->(10**$e);
+        $s .= sprintf qq{<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/><text x="%.1f" y="%d" text-anchor="middle">%s</text>\n},
+            $x, $T, $x, $H - $B, $x, $H - $B + 16, 10**$e;
+    }
+    for my $e ($ly0 .. $ly1) {
+        my $y = $py->(10**$e);
+        $s .= sprintf qq{<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>\n},
+            $L, $y, $W - $R, $y, $L - 6, $y + 4, 10**$e;
+    }
+    $s .= sprintf qq{<text x="%d" y="%d" text-anchor="middle">published events/s</text>\n}, ($L + $W - $R) / 2, $H - 12;
+    $s .= sprintf qq{<text x="16" y="%d" transform="rotate(-90 16 %d)" text-anchor="middle">latency, ms (log)</text>\n},
+        ($T + $H - $B) / 2, ($T + $H - $B) / 2;
+    my @colors = ('#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f');
+    my ($i, %color_of) = (0);
+    for my $name (sort keys %$series) {
+        my $pts = $series->{$name};
+        next unless @$pts;
+        (my $base = $name) =~ s/ p\d+$//;          # one colour per series, dashed p99
+        my $col = $color_of{$base} //= $colors[keys(%color_of) % @colors];
+        my $dash = $name =~ /p50$/ ? '' : ' stroke-dasharray="6 3"';
+        $s .= sprintf qq{<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>\n}, $col, $dash,
+            join ' ', map { sprintf '%.1f,%.1f', $px->($_->[0]), $py->($_->[1]) } @$pts;
+        $s .= sprintf qq{<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>\n}, $px->($_->[0]), $py->($_->[1]), $col for @$pts;
+        my $ly = $T + 10 + 18 * $i;
+        $s .= sprintf qq{<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>\n},
+            $W - $R + 10, $ly, $W - $R + 40, $ly, $col, $dash, $W - $R + 46, $ly + 4, esc($name);
+        $i++;
+    }
+    return $s . "</svg>\n";
+}
+
+sub log10 { log($_[0]) / log(10) }
+sub floor10 { my $v = POSIX::floor(log10($_[0]) + 1e-9); $v }
+sub ceil10 { my $v = POSIX::ceil(log10($_[0]) - 1e-9); $v }
+sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
+sub max { my $m = shift; for (@_) { $m = $_ if $_ > $m } $m }
+sub esc { my $t = shift; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t }
+
+# ---------------------------------------------------------------- main
+
+my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d);
+for my $p (qw(a b c d)) {
+    next unless index($opt{only}, $p) >= 0;
+    eval { $parts{$p}->(); 1 } or skip($p, "failed: $@");
+}
+my $plot = index($opt{only}, 'e') >= 0 ? eval { part_e() } : undef;
+note "e: $@" if $@;
+
+# ---------------------------------------------------------------- report
+
+my ($cpu) = slurp('/proc/cpuinfo') =~ /^model name\s*:\s*(.+)$/m;
+my $cores = () = slurp('/proc/cpuinfo') =~ /^processor\s*:/mg;
+my $nginx_v = `nginx -v 2>&1`; chomp $nginx_v; $nginx_v =~ s/^nginx version: //;
+my $date = strftime('%Y-%m-%d %H:%M UTC', gmtime($started));
+
+sub fmtv {
+    my ($v, $metric) = @_;
+    return '—' unless defined $v;
+    return $v =~ /^[\d.]+$/ ? sprintf('%.0f', $v) : $v;
+}
+
+my $md = sprintf "### %s — %s run\n\n", $date, $Q ? 'quick' : 'full';
+$md .= sprintf "CPU: %s, %d cores. %s, nchan %s; backend %d nginx worker(s); load client, publisher and servers on the same machine (loopback).\n\n",
+    $cpu // 'unknown', $cores, $nginx_v, '1.3.6', $P{workers};
+$md .= sprintf "Load average (1 min) %s at start, %s at end: other work on the machine shares its cores, so compare each figure with its baseline rather than across runs.\n\n",
+    $load_start, (split ' ', slurp('/proc/loadavg'))[0];
+$md .= "| part | case | metric | Data Stream | baseline | notes |\n|---|---|---|---|---|---|\n";
+for my $r (@rows) {
+    my $ratio = '';
+    if (defined $r->{value} && defined $r->{baseline} && $r->{value} =~ /^[\d.]+$/ && $r->{baseline} =~ /^[\d.]+$/ && $r->{baseline} > 0) {
+        $ratio = sprintf ' (%.0f%% of baseline)', 100 * $r->{value} / $r->{baseline};
+    }
+    $md .= sprintf "| %s | %s | %s | %s | %s | %s |\n", $r->{part}, $r->{case}, $r->{metric},
+        fmtv($r->{value}), fmtv($r->{baseline}), ($r->{note} // '') . $ratio;
+}
+$md .= "\nBaselines: a = `datastream-bench-noop` (fetch + ack, same batch) on the same backlog; "
+    . "b, c = bare nchan (same nginx and nchan, no module, memory storage) fed by `datastream-bench-pub --nchan`; "
+    . "d = the same bytes as a static file from the bare nginx.\n";
+$md .= "\nSkipped: " . join('; ', @skipped) . "\n" if @skipped;
+$md .= "\nThe shipped nginx template did not start as is (unquoted `{m,n}` in regex locations); it was measured with only those regexes quoted.\n"
+    if $template_patched;
+$md .= "\n![latency against rate]($plot)\n" if $plot;
+(my $raw_rel = $raw_file) =~ s{^\Q$BENCH\E/}{};
+$md .= "\nRaw figures: `$raw_rel`.\n\n";
+
+print "\n$md";
+if ($opt{append}) {
+    open my $fh, '>>', "$BENCH/RESULTS.md" or die "RESULTS.md: $!";
+    print $fh $md;
+    close $fh;
+    note "appended to bench/RESULTS.md";
+}
+note sprintf 'done in %.0f s', time - $started;

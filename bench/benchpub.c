@@ -1,0 +1,445 @@
+/* datastream-bench-pub: publishes rounds at a fixed rate for latency and
+ * fan-out measurements, each stamped with its send time.
+ *
+ *   --nats URL    Debezium insert envelopes into JetStream (<prefix>.public.rounds):
+ *                 the whole pipeline, consumer included
+ *   --nchan URL   round objects POSTed to an nchan publisher, URL/game.<slug>,type.<type>:
+ *                 the backend alone (what the consumer does for each round)
+ *
+ * The send time goes into "extras" as "bench_sent_us" (microseconds). It is the
+ * time the message was *scheduled* for, not when it left: a publisher that
+ * falls behind shows up as latency instead of hiding it. Prints one JSON line. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#define MSG_MAX 4096
+
+typedef struct {
+    int         id;
+    const char *slug;
+    const char *type;
+} game_t;
+
+static const game_t known_games[] = {
+    { 1, "crash", "multiplier" },
+    { 2, "double", "color" },
+    { 3, "slot", "slots" },
+    { 4, "wall-street", "trending" },
+};
+#define NKNOWN ((int) (sizeof(known_games) / sizeof(known_games[0])))
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop_flag = 1;
+}
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+sleep_until_us(int64_t t)
+{
+    int64_t d = t - now_us();
+
+    if (d > 0) {
+        struct timespec ts = { (time_t) (d / 1000000), (long) (d % 1000000) * 1000 };
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag) {
+        }
+    }
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: datastream-bench-pub (--nats URL | --nchan URL) --rate R --count N [options]\n"
+        "  --games a,b,..   slugs to cycle through (default crash); reference games only\n"
+        "  --start-id ID    first round id (default: microseconds since epoch / 1000)\n"
+        "  --prefix P       Debezium topic prefix (default datastream)\n"
+        "  --max-time S     stop after S seconds whatever was sent (default count/rate + 30)\n");
+}
+
+/* ------------------------------------------------------------------ HTTP publisher */
+
+typedef struct {
+    int  fd;
+    char host[64];
+    int  port;
+    char path[256];
+    char in[65536];
+    size_t in_len;
+    int  outstanding;
+    int  sent_on_conn;
+} http_t;
+
+static int
+http_connect(http_t *h)
+{
+    struct sockaddr_in sa;
+    int                one = 1;
+
+    h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (h->fd < 0) return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t) h->port);
+    if (inet_pton(AF_INET, h->host, &sa.sin_addr) != 1
+        || setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0
+        || connect(h->fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
+    {
+        (void) close(h->fd);
+        h->fd = -1;
+        return -1;
+    }
+    h->in_len = 0;
+    return 0;
+}
+
+static int
+parse_http_url(http_t *h, const char *url)
+{
+    const char *p, *slash, *colon;
+    long        port;
+    char       *end;
+
+    if (strncmp(url, "http://", 7) != 0) return -1;
+    p = url + 7;
+    slash = strchr(p, '/');
+    colon = strchr(p, ':');
+    if (colon == NULL || (slash && colon > slash) || (size_t) (colon - p) >= sizeof(h->host)) return -1;
+    memcpy(h->host, p, (size_t) (colon - p));
+    h->host[colon - p] = '\0';
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || port < 1 || port > 65535 || (*end && *end != '/')) return -1;
+    h->port = (int) port;
+    if (snprintf(h->path, sizeof(h->path), "%s", *end ? end : "/") >= (int) sizeof(h->path)) return -1;
+    /* No trailing slash: channels are appended as /<ids>. */
+    size_t n = strlen(h->path);
+    while (n > 0 && h->path[n - 1] == '/') h->path[--n] = '\0';
+    return 0;
+}
+
+/* Takes one complete answer off the input; 1 with *status, 0 when incomplete, -1 on garbage. */
+static int
+http_take_answer(http_t *h, int *status)
+{
+    char *hdr_end = memmem(h->in, h->in_len, "\r\n\r\n", 4);
+    long  clen = 0;
+
+    if (hdr_end == NULL) {
+        return h->in_len == sizeof(h->in) ? -1 : 0;
+    }
+    size_t hl = (size_t) (hdr_end - h->in) + 4;
+    char   save = h->in[hl - 1];
+    h->in[hl - 1] = '\0';
+    char *cl = strcasestr(h->in, "\r\ncontent-length:");
+    int   ok = sscanf(h->in, "HTTP/1.%*d %d", status) == 1;
+    if (cl != NULL) clen = strtol(cl + 17, NULL, 10);
+    h->in[hl - 1] = save;
+    if (!ok || clen < 0 || (size_t) clen > sizeof(h->in) - hl) return -1;
+    if (h->in_len < hl + (size_t) clen) return 0;
+    size_t used = hl + (size_t) clen;
+    memmove(h->in, h->in + used, h->in_len - used);
+    h->in_len -= used;
+    return 1;
+}
+
+typedef struct {
+    long long created, delivered, errors;
+} http_counts_t;
+
+/* Reads answers; blocks until at most `keep` requests are outstanding. */
+static int
+http_collect(http_t *h, int keep, http_counts_t *n)
+{
+    while (h->outstanding > 0) {
+        int status, r;
+        while (h->outstanding > 0 && (r = http_take_answer(h, &status)) != 0) {
+            if (r < 0) return -1;
+            h->outstanding--;
+            if (status == 201) n->delivered++;
+            else if (status == 202) n->created++;
+            else n->errors++;
+        }
+        if (h->outstanding <= keep) return 0;
+        ssize_t got = recv(h->fd, h->in + h->in_len, sizeof(h->in) - h->in_len, 0);
+        if (got <= 0) return -1;
+        h->in_len += (size_t) got;
+    }
+    return 0;
+}
+
+static void
+http_reset(http_t *h, http_counts_t *n)
+{
+    n->errors += h->outstanding;     /* unanswered requests are lost */
+    h->outstanding = 0;
+    if (h->fd >= 0) (void) close(h->fd);
+    h->fd = -1;
+}
+
+/* Pipelined POST: up to PIPELINE requests in flight on one connection, which
+ * is renewed before nginx's keepalive_requests (default 1000) would close it. */
+#define PIPELINE 64
+#define REQUESTS_PER_CONNECTION 900
+
+static int
+http_post(http_t *h, const char *channels, const char *body, int blen, http_counts_t *n)
+{
+    char    req[MSG_MAX + 512];
+    int     len;
+    size_t  off = 0;
+
+    if (h->fd >= 0 && h->sent_on_conn >= REQUESTS_PER_CONNECTION) {
+        if (http_collect(h, 0, n) != 0) http_reset(h, n);
+        if (h->fd >= 0) (void) close(h->fd);
+        h->fd = -1;
+    }
+    if (h->fd < 0) {
+        if (http_connect(h) != 0) return -1;
+        h->sent_on_conn = 0;
+    }
+    len = snprintf(req, sizeof(req),
+                   "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n%.*s", h->path, channels, h->host, blen, blen, body);
+    if (len < 0 || (size_t) len >= sizeof(req)) return -1;
+    while (off < (size_t) len) {
+        ssize_t w = send(h->fd, req + off, (size_t) len - off, MSG_NOSIGNAL);
+        if (w <= 0) {
+            http_reset(h, n);
+            return -1;
+        }
+        off += (size_t) w;
+    }
+    h->outstanding++;
+    h->sent_on_conn++;
+    /* Take whatever answers are already there without waiting, then bound the window. */
+    for (;;) {
+        ssize_t got = sizeof(h->in) > h->in_len
+                    ? recv(h->fd, h->in + h->in_len, sizeof(h->in) - h->in_len, MSG_DONTWAIT) : 0;
+        if (got <= 0) break;
+        h->in_len += (size_t) got;
+    }
+    if (http_collect(h, PIPELINE - 1, n) != 0) {
+        http_reset(h, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ messages */
+
+static int
+iso8601(char *out, size_t cap, int64_t us)
+{
+    time_t    secs = (time_t) (us / 1000000);
+    struct tm tm;
+    char      date[32];
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        return -1;
+    }
+    int n = snprintf(out, cap, "%s.%06lldZ", date, (long long) (us % 1000000));
+    return (n < 0 || (size_t) n >= cap) ? -1 : 0;
+}
+
+static const char *
+point_of(long long i, char *buf, size_t cap)
+{
+    double roll = (double) ((i * 7919) % 1000) / 1000.0;
+    double point = 0.99 / (1.0 - roll * 0.99);
+    int    n = snprintf(buf, cap, "%.2f", point < 1.0 ? 1.0 : point);
+    return (n < 0 || (size_t) n >= cap) ? "1.00" : buf;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "nats", required_argument, NULL, 'n' },
+        { "nchan", required_argument, NULL, 'c' },
+        { "rate", required_argument, NULL, 'r' },
+        { "count", required_argument, NULL, 'N' },
+        { "games", required_argument, NULL, 'g' },
+        { "start-id", required_argument, NULL, 'i' },
+        { "prefix", required_argument, NULL, 'p' },
+        { "max-time", required_argument, NULL, 'M' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char   *nats_url = NULL, *nchan_url = NULL, *prefix = "datastream";
+    char          games_arg[256] = "crash";
+    const game_t *games[16];
+    int           ngames = 0, opt;
+    double        rate = 100, max_time = -1;
+    long long     count = 1000, start_id = -1;
+    char         *end;
+
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        errno = 0;
+        switch (opt) {
+        case 'n': nats_url = optarg; break;
+        case 'c': nchan_url = optarg; break;
+        case 'r': rate = strtod(optarg, &end); if (*end || errno || rate <= 0) goto bad; break;
+        case 'N': count = strtoll(optarg, &end, 10); if (*end || errno || count < 1) goto bad; break;
+        case 'g':
+            if (snprintf(games_arg, sizeof(games_arg), "%s", optarg) >= (int) sizeof(games_arg)) goto bad;
+            break;
+        case 'i': start_id = strtoll(optarg, &end, 10); if (*end || errno || start_id < 1) goto bad; break;
+        case 'p': prefix = optarg; break;
+        case 'M': max_time = strtod(optarg, &end); if (*end || errno || max_time <= 0) goto bad; break;
+        case 'h': usage(stdout); return 0;
+        default: goto bad;
+        }
+    }
+    if ((nats_url == NULL) == (nchan_url == NULL) || optind != argc) goto bad;
+    for (char *save = NULL, *tok = strtok_r(games_arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int k = 0; k < NKNOWN; k++) {
+            if (strcmp(tok, known_games[k].slug) == 0 && ngames < 16) {
+                games[ngames++] = &known_games[k];
+                found = 1;
+            }
+        }
+        if (!found) goto bad;
+    }
+    if (ngames == 0) goto bad;
+    if (start_id < 0) start_id = now_us() / 1000;
+    if (max_time < 0) max_time = (double) count / rate + 30;
+
+    if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR
+        || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+    {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"signal handlers\"}\n");
+        return 1;
+    }
+
+    http_t           http;
+    natsConnection  *nc = NULL;
+    jsCtx           *js = NULL;
+    char             subject[256];
+    memset(&http, 0, sizeof(http));
+    http.fd = -1;
+
+    if (snprintf(subject, sizeof(subject), "%s.public.rounds", prefix) >= (int) sizeof(subject)) goto bad;
+    if (nchan_url) {
+        if (parse_http_url(&http, nchan_url) != 0) goto bad;
+        if (http_connect(&http) != 0) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot connect to the publisher\",\"url\":\"%s\"}\n", nchan_url);
+            return 1;
+        }
+    } else {
+        natsOptions *no = NULL;
+        jsOptions    jo;
+        natsStatus   s = natsOptions_Create(&no);
+        if (s == NATS_OK) s = natsOptions_SetURL(no, nats_url);
+        if (s == NATS_OK) s = natsConnection_Connect(&nc, no);
+        natsOptions_Destroy(no);
+        if (s == NATS_OK) s = jsOptions_Init(&jo);
+        if (s == NATS_OK) {
+            jo.PublishAsync.MaxPending = 65536;
+            s = natsConnection_JetStream(&js, nc, &jo);
+        }
+        if (s != NATS_OK) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"NATS\",\"error\":\"%s\"}\n", natsStatus_GetText(s));
+            jsCtx_Destroy(js);
+            natsConnection_Destroy(nc);
+            nats_Close();
+            return 1;
+        }
+    }
+
+    long long     sent = 0, errors = 0;
+    http_counts_t hc = { 0, 0, 0 };
+    int64_t   max_behind = 0;
+    int64_t   t0 = now_us() + 1000;
+    int64_t   deadline = t0 + (int64_t) (max_time * 1e6);
+    char      msg[MSG_MAX], channels[256], fin[40], pt[16];
+
+    for (long long i = 0; i < count && !stop_flag; i++) {
+        const game_t *g = games[i % ngames];
+        int64_t       due = t0 + (int64_t) ((double) i * 1e6 / rate);
+        int           n;
+
+        sleep_until_us(due);
+        int64_t now = now_us();
+        if (now > deadline) break;
+        if (now - due > max_behind) max_behind = now - due;
+        if (iso8601(fin, sizeof(fin), due) != 0) { errors++; continue; }
+        point_of(i, pt, sizeof(pt));
+        if (nchan_url) {
+            n = snprintf(msg, sizeof(msg),
+                         "{\"round_id\":%lld,\"game_id\":%d,\"game_slug\":\"%s\",\"game_type\":\"%s\","
+                         "\"finished_at\":\"%s\",\"extras\":\"{\\\"point\\\": \\\"%s\\\", \\\"bench_sent_us\\\": %lld}\","
+                         "\"timestamp\":%lld}",
+                         start_id + i, g->id, g->slug, g->type, fin, pt, (long long) due, (long long) (due / 1000));
+            if (n < 0 || (size_t) n >= sizeof(msg)) { errors++; continue; }
+            int cn = snprintf(channels, sizeof(channels), "game.%s,type.%s", g->slug, g->type);
+            if (cn < 0 || (size_t) cn >= sizeof(channels)) { errors++; continue; }
+            if (http_post(&http, channels, msg, n, &hc) != 0) { errors++; continue; }
+        } else {
+            long long lsn = due * 4 + (i & 3);
+            n = snprintf(msg, sizeof(msg),
+                         "{\"before\":null,\"after\":{\"id\":%lld,\"game_id\":%d,\"finished_at\":\"%s\","
+                         "\"extras\":\"{\\\"point\\\": \\\"%s\\\", \\\"bench_sent_us\\\": %lld}\"},"
+                         "\"source\":{\"version\":\"3.4.2.Final\",\"connector\":\"postgresql\",\"name\":\"%s\","
+                         "\"ts_ms\":%lld,\"snapshot\":\"false\",\"db\":\"datastream\",\"schema\":\"public\","
+                         "\"table\":\"rounds\",\"txId\":%lld,\"lsn\":%lld,\"xmin\":null},"
+                         "\"transaction\":null,\"op\":\"c\",\"ts_ms\":%lld}",
+                         start_id + i, g->id, fin, pt, (long long) due, prefix, (long long) (due / 1000),
+                         lsn / 16, lsn, (long long) (due / 1000));
+            if (n < 0 || (size_t) n >= sizeof(msg)) { errors++; continue; }
+            if (js_PublishAsync(js, subject, msg, n, NULL) != NATS_OK) { errors++; continue; }
+        }
+        sent++;
+    }
+    double secs = (double) (now_us() - t0) / 1e6;
+    if (js != NULL) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 30000;
+        if (js_PublishAsyncComplete(js, &po) != NATS_OK) errors++;
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        nats_Close();
+    }
+    if (http.fd >= 0) {
+        if (http_collect(&http, 0, &hc) != 0) http_reset(&http, &hc);
+        if (http.fd >= 0) (void) close(http.fd);
+    }
+    errors += hc.errors;
+    printf("{\"tool\":\"datastream-bench-pub\",\"target\":\"%s\",\"rate\":%.1f,\"sent\":%lld,\"errors\":%lld,"
+           "\"nchan_201\":%lld,\"nchan_202\":%lld,\"seconds\":%.3f,\"achieved_rate\":%.1f,"
+           "\"max_behind_us\":%lld,\"first_id\":%lld}\n",
+           nchan_url ? "nchan" : "jetstream", rate, sent, errors, hc.delivered, hc.created, secs,
+           secs > 0 ? (double) sent / secs : 0.0, (long long) max_behind, start_id);
+    return errors ? 1 : 0;
+bad:
+    usage(stderr);
+    return 2;
+}

@@ -110,13 +110,47 @@ ds_cred_stream(ngx_http_request_t *r, ngx_uint_t websocket)
 }
 
 
+/*
+ * The Origin of a request; browsers send none on same-origin GET requests
+ * (fetch, EventSource). Then the origin of the Referer stands in, but only
+ * with "Sec-Fetch-Site: same-origin", which page scripts cannot set.
+ */
 static ngx_str_t *
 ds_origin(ngx_http_request_t *r)
 {
-    return ds_header_in(r, "Origin", sizeof("Origin") - 1);
+    ngx_str_t  *origin, *site, *referer;
+
+    origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
+    if (origin) {
+        return origin;
+    }
+
+    site = ds_header_in(r, "Sec-Fetch-Site", sizeof("Sec-Fetch-Site") - 1);
+    if (site == NULL || site->len != sizeof("same-origin") - 1
+        || ngx_strncasecmp(site->data, (u_char *) "same-origin", site->len) != 0)
+    {
+        return NULL;
+    }
+
+    referer = r->headers_in.referer ? &r->headers_in.referer->value : NULL;
+    if (referer == NULL) {
+        return NULL;
+    }
+
+    origin = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (origin == NULL) {
+        return NULL;
+    }
+
+    if (ds_url_origin(referer->data, referer->len, origin) != NGX_OK) {
+        return NULL;
+    }
+
+    return origin;
 }
 
 
+/* the key is known: its kind must match, a publishable key its Origin */
 static void
 ds_auth_key_found(ngx_http_request_t *r, ds_ctx_t *ctx)
 {
@@ -124,12 +158,12 @@ ds_auth_key_found(ngx_http_request_t *r, ds_ctx_t *ctx)
 
     if (ctx->key.kind != ctx->kind) {
         ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid API key"));
+                                  ctx->token ? "Invalid token" : "Invalid API key"));
         return;
     }
 
     if (ctx->key.kind == DS_KIND_PK) {
-        origin = ds_origin(r);
+        origin = ctx->has_origin ? &ctx->origin : NULL;
 
         if (origin == NULL) {
             ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_FORBIDDEN,
@@ -294,6 +328,118 @@ ds_auth_key(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_str_t *value)
 
 
 /*
+ * A token names its key by id only (the first 16 hex digits of the key's
+ * hash). On a cache miss one script finds the key among the live keys and
+ * reads its record: a single round trip, read only, run once per key and
+ * cache lifetime.
+ */
+static const char  ds_key_by_id_script[] =
+    "local c = '0' "
+    "repeat "
+      "local r = redis.call('SSCAN', KEYS[1], c, 'MATCH', ARGV[1] .. '*', "
+                           "'COUNT', 1000) "
+      "c = r[1] "
+      "for _, h in ipairs(r[2]) do "
+        "local v = redis.call('HGETALL', ARGV[2] .. h) "
+        "if #v > 0 then return {h, v} end "
+      "end "
+    "until c == '0' "
+    "return {}";
+
+
+static void
+ds_auth_token_lookup_done(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t n)
+{
+    ngx_http_datastream_main_conf_t  *dmcf;
+    ds_ctx_t                         *ctx;
+    ds_reply_t                       *found;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
+
+    if (replies == NULL) {
+        ngx_http_finalize_request(r, ds_send_unavailable(r));
+        return;
+    }
+
+    found = &replies[0];
+
+    if (found->type != REDIS_REPLY_ARRAY) {
+        ngx_http_finalize_request(r, ds_send_unavailable(r));
+        return;
+    }
+
+    if (found->elements != 2
+        || found->element[0].type != REDIS_REPLY_STRING
+        || found->element[0].str.len != DS_KEY_HASH_HEX_LEN
+        || ngx_strncmp(found->element[0].str.data, ctx->key.id, DS_KEY_ID_LEN) != 0
+        || ds_key_from_hash(&found->element[1], &ctx->key) != NGX_OK)
+    {
+        /* revoked: the key of this token is gone */
+        ds_keycache_put_id_unknown(ctx->key.id, dmcf->key_cache_ttl);
+        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                                   "Invalid token"));
+        return;
+    }
+
+    ngx_memcpy(ctx->key_hash, found->element[0].str.data, DS_KEY_HASH_HEX_LEN);
+    ds_keycache_put(ctx->key_hash, &ctx->key, dmcf->key_cache_ttl);
+
+    ds_auth_key_found(r, ctx);
+}
+
+
+/* a valid token is honoured only while its key exists */
+static void
+ds_auth_token(ngx_http_request_t *r, ds_ctx_t *ctx)
+{
+    u_char      id[DS_KEY_ID_LEN];
+    ngx_str_t  *keys, *prefix, idstr;
+    ds_cmd_t    cmd;
+    ngx_int_t   rc;
+
+    ctx->token = 1;
+    ctx->kind = ctx->key.kind;
+    ngx_memcpy(id, ctx->key.id, DS_KEY_ID_LEN);
+
+    rc = ds_keycache_get_id(id, &ctx->key, ctx->key_hash);
+
+    if (rc == NGX_OK) {
+        ds_auth_key_found(r, ctx);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                                   "Invalid token"));
+        return;
+    }
+
+    keys = ds_prefixed(r, "apikeys", NULL);
+    prefix = ds_prefixed(r, "apikey:", NULL);
+
+    idstr.data = ngx_pnalloc(r->pool, DS_KEY_ID_LEN);
+
+    if (keys == NULL || prefix == NULL || idstr.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(idstr.data, id, DS_KEY_ID_LEN);
+    idstr.len = DS_KEY_ID_LEN;
+
+    ds_cmd_set(&cmd, 6, "EVAL", ds_key_by_id_script, "1", "", "", "");
+    ds_cmd_set_str(&cmd, 3, keys);
+    ds_cmd_set_str(&cmd, 4, &idstr);
+    ds_cmd_set_str(&cmd, 5, prefix);
+
+    if (ds_redis_batch(r, &cmd, 1, ds_auth_token_lookup_done) != NGX_OK) {
+        ngx_http_finalize_request(r, ds_send_unavailable(r));
+    }
+}
+
+
+/*
  * Authenticates, then calls next(r); every failure is answered here.
  * The caller holds a reference on the request (r->main->count).
  */
@@ -303,9 +449,28 @@ ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
     const char                      *err;
+    ngx_str_t                       *origin;
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
     ctx->next = next;
+
+    /*
+     * Copied now: a subscriber's headers belong to nchan's subscriber
+     * request, which a client that goes away frees while Redis answers.
+     */
+    origin = ds_origin(r);
+
+    if (origin) {
+        ctx->origin.data = ngx_pnalloc(r->pool, origin->len);
+        if (ctx->origin.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(ctx->origin.data, origin->data, origin->len);
+        ctx->origin.len = origin->len;
+        ctx->has_origin = 1;
+    }
 
     if (!dlcf->auth) {
         next(r);
@@ -331,9 +496,7 @@ ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
             return;
         }
 
-        /* the Origin of a publishable key was checked when minting */
-        ctx->authenticated = 1;
-        next(r);
+        ds_auth_token(r, ctx);
         return;
 
     case DS_CRED_KEY:
@@ -348,7 +511,7 @@ ds_cors_preflight(ngx_http_request_t *r)
 {
     ngx_str_t   *origin, v;
 
-    origin = ds_origin(r);
+    origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
     if (origin) {
         v = *origin;
     } else {
@@ -393,7 +556,7 @@ ds_cors_headers(ngx_http_request_t *r, ds_ctx_t *ctx)
         return NGX_OK;
     }
 
-    origin = ds_origin(r);
+    origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
     if (origin == NULL) {
         return NGX_OK;
     }

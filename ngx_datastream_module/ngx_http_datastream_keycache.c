@@ -2,7 +2,10 @@
  * Per-worker cache of API key lookups, so most requests need no extra round
  * trip. Entries live datastream_key_cache_ttl (unknown keys at most a
  * second), which bounds how long a revoked key keeps working.
- * Direct-mapped: a colliding key simply replaces the older entry.
+ * Direct-mapped: a colliding key simply replaces the older entry. The slot
+ * depends only on the leading digits, which the key id (the first 16 hex
+ * digits of the hash, carried by tokens) shares, so tokens find their key's
+ * entry too.
  */
 
 #include "ngx_http_datastream_module.h"
@@ -17,6 +20,7 @@ typedef struct {
     ngx_msec_t    expires;
     unsigned      used:1;
     unsigned      known:1;
+    unsigned      by_id:1;      /* only the key id is known (to be unknown) */
     ds_key_t      key;
 } ds_keycache_entry_t;
 
@@ -42,7 +46,8 @@ ds_keycache_get(const u_char *hash, ds_key_t *key)
 {
     ds_keycache_entry_t  *e = ds_keycache_slot(hash);
 
-    if (!e->used || ngx_memcmp(e->hash, hash, DS_KEY_HASH_HEX_LEN) != 0
+    if (!e->used || e->by_id
+        || ngx_memcmp(e->hash, hash, DS_KEY_HASH_HEX_LEN) != 0
         || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
     {
         return NGX_AGAIN;
@@ -58,6 +63,33 @@ ds_keycache_get(const u_char *hash, ds_key_t *key)
 }
 
 
+/*
+ * The same by key id (a token's); on NGX_OK the key's hash is copied to
+ * hash. Ids are 64 bits of a SHA-256: an unknown hash with that id means
+ * an unknown id.
+ */
+ngx_int_t
+ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash)
+{
+    ds_keycache_entry_t  *e = ds_keycache_slot(id);
+
+    if (!e->used || ngx_memcmp(e->hash, id, DS_KEY_ID_LEN) != 0
+        || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
+    {
+        return NGX_AGAIN;
+    }
+
+    if (!e->known) {
+        return NGX_DECLINED;
+    }
+
+    *key = e->key;
+    ngx_memcpy(hash, e->hash, DS_KEY_HASH_HEX_LEN);
+
+    return NGX_OK;
+}
+
+
 /* key NULL records an unknown key */
 void
 ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
@@ -66,6 +98,7 @@ ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
 
     ngx_memcpy(e->hash, hash, DS_KEY_HASH_HEX_LEN);
     e->used = 1;
+    e->by_id = 0;
     e->known = (key != NULL);
 
     if (key) {
@@ -75,4 +108,19 @@ ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
     }
 
     e->expires = ngx_current_msec + ttl;
+}
+
+
+/* no key has this id (a token of a revoked key) */
+void
+ds_keycache_put_id_unknown(const u_char *id, ngx_msec_t ttl)
+{
+    ds_keycache_entry_t  *e = ds_keycache_slot(id);
+
+    ngx_memset(e->hash, '-', DS_KEY_HASH_HEX_LEN);
+    ngx_memcpy(e->hash, id, DS_KEY_ID_LEN);
+    e->used = 1;
+    e->by_id = 1;
+    e->known = 0;
+    e->expires = ngx_current_msec + ngx_min(ttl, DS_KEYCACHE_NEG_TTL);
 }

@@ -104,6 +104,13 @@ static ngx_command_t  ds_commands[] = {
       offsetof(ngx_http_datastream_loc_conf_t, nchan_status),
       NULL },
 
+    { ngx_string("datastream_sse_initial"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_datastream_loc_conf_t, sse_initial),
+      NULL },
+
     { ngx_string("datastream_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ds_conf_handler,
@@ -257,6 +264,7 @@ ds_create_loc_conf(ngx_conf_t *cf)
     dlcf->auth = NGX_CONF_UNSET;
     dlcf->rate_limit_sk = NGX_CONF_UNSET_UINT;
     dlcf->rate_limit_pk = NGX_CONF_UNSET_UINT;
+    dlcf->sse_initial = NGX_CONF_UNSET;
 
     return dlcf;
 }
@@ -272,6 +280,7 @@ ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->rate_limit_sk, prev->rate_limit_sk, 1000);
     ngx_conf_merge_uint_value(conf->rate_limit_pk, prev->rate_limit_pk, 100);
     ngx_conf_merge_str_value(conf->nchan_status, prev->nchan_status, "");
+    ngx_conf_merge_value(conf->sse_initial, prev->sse_initial, 0);
 
     return NGX_CONF_OK;
 }
@@ -419,6 +428,10 @@ ds_postconfiguration(ngx_conf_t *cf)
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_datastream_module);
 
     if (ds_metrics_init_conf(cf, dmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ds_redact_init(cf) != NGX_OK || ds_subscriber_init_phase(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -69,6 +69,7 @@ typedef struct {
     ngx_uint_t                 rate_limit_sk;
     ngx_uint_t                 rate_limit_pk;
     ngx_str_t                  nchan_status;  /* internal nchan_stub_status URI */
+    ngx_flag_t                 sse_initial;
 } ngx_http_datastream_loc_conf_t;
 
 
@@ -118,8 +119,11 @@ typedef void (*ds_batch_handler_pt)(ngx_http_request_t *r, ds_reply_t *replies,
 typedef void (*ds_continue_pt)(ngx_http_request_t *r);
 
 
+typedef struct ds_stream_ctx_s  ds_stream_ctx_t;
+
 /* per-request state */
-typedef struct {
+typedef struct ds_ctx_s  ds_ctx_t;
+struct ds_ctx_s {
     ds_route_e                 route;
     ngx_str_t                  name;          /* slug or type from the path */
     ngx_uint_t                 limit;
@@ -132,6 +136,7 @@ typedef struct {
     unsigned                   allow_origin:1;
     unsigned                   rate_limited:1;
     unsigned                   by_type:1;     /* subscriber: a type channel */
+    unsigned                   token:1;       /* the credential was a token */
     ngx_uint_t                 rl_limit;
     ngx_uint_t                 rl_remaining;
     ngx_uint_t                 rl_reset;
@@ -140,7 +145,23 @@ typedef struct {
     ngx_array_t               *games;         /* of ds_game_t, for /api/games */
     ngx_event_t                start;         /* subscriber: deferred start */
     ngx_buf_t                 *nchan_status;  /* metrics: nchan's figures */
-} ds_ctx_t;
+    ngx_str_t                  origin;        /* resolved at the start */
+    unsigned                   has_origin:1;
+    ds_stream_ctx_t           *stream;        /* subscriber: SSE state, or NULL */
+};
+
+
+/*
+ * state of an nchan SSE subscriber request (in a location the module does
+ * not serve itself), created before nchan runs: the authorization
+ * subrequest fills in the initial event, the body filter sends it
+ */
+struct ds_stream_ctx_s {
+    ngx_pool_t                *pool;          /* the subscriber request's */
+    ngx_str_t                  initial;       /* the whole event, or empty */
+    ds_ctx_t                  *sub;           /* the authorization's, while both live */
+    unsigned                   done:1;
+};
 
 
 extern ngx_module_t  ngx_http_datastream_module;
@@ -180,6 +201,8 @@ ngx_int_t ds_cors_headers(ngx_http_request_t *r, ds_ctx_t *ctx);
 /* key cache */
 ngx_int_t ds_keycache_get(const u_char *hash, ds_key_t *key);
 void ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl);
+ngx_int_t ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash);
+void ds_keycache_put_id_unknown(const u_char *id, ngx_msec_t ttl);
 
 /* tokens */
 ngx_int_t ds_token_mint(ngx_http_request_t *r, ds_key_t *key, ngx_str_t *out);
@@ -200,6 +223,8 @@ ngx_int_t ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash);
 ngx_int_t ds_games_have_type(ds_reply_t *games, ngx_str_t *type);
 ngx_int_t ds_subscriber_auth_handler(ngx_http_request_t *r);
 ngx_int_t ds_subscriber_filter_init(ngx_conf_t *cf);
+ngx_int_t ds_subscriber_init_phase(ngx_conf_t *cf);
+ngx_int_t ds_redact_init(ngx_conf_t *cf);
 ngx_int_t ds_subscriber_shim_upstream(ngx_http_request_t *r, off_t len);
 ngx_int_t ds_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ds_readyz_handler(ngx_http_request_t *r);
@@ -217,6 +242,7 @@ ds_kind_e ds_parse_key(const u_char *p, size_t len);
 ngx_int_t ds_pick_subprotocol(const u_char *p, size_t len, ngx_str_t *out);
 ngx_int_t ds_origin_listed(const u_char *list, size_t list_len,
     const u_char *origin, size_t origin_len);
+ngx_int_t ds_url_origin(const u_char *p, size_t len, ngx_str_t *out);
 
 /* json (pure) */
 const u_char *ds_json_skip_value(const u_char *p, const u_char *end, ngx_uint_t depth);

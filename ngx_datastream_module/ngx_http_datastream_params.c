@@ -187,3 +187,49 @@ ds_origin_listed(const u_char *list, size_t list_len, const u_char *origin,
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * scheme://host[:port] of an absolute URL (a Referer), pointing into it;
+ * a URL with user information or without a host is refused.
+ */
+ngx_int_t
+ds_url_origin(const u_char *p, size_t len, ngx_str_t *out)
+{
+    const u_char  *end = p + len, *q, *host;
+
+    q = p;
+    if (q == end || !((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z'))) {
+        return NGX_DECLINED;
+    }
+
+    while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
+                       || (*q >= '0' && *q <= '9') || *q == '+' || *q == '-'
+                       || *q == '.'))
+    {
+        q++;
+    }
+
+    if (end - q < 3 || q[0] != ':' || q[1] != '/' || q[2] != '/') {
+        return NGX_DECLINED;
+    }
+
+    host = q + 3;
+    q = host;
+
+    while (q < end && *q != '/' && *q != '?' && *q != '#') {
+        if (*q == '@' || *q <= ' ' || *q >= 0x7f) {
+            return NGX_DECLINED;
+        }
+        q++;
+    }
+
+    if (q == host) {
+        return NGX_DECLINED;
+    }
+
+    out->data = (u_char *) p;
+    out->len = q - p;
+
+    return NGX_OK;
+}

@@ -220,3 +220,71 @@ POST /api/auth/token
 --- error_code: 400
 --- response_body chomp
 {"error":"Authentication is disabled: no token needed","success":false}
+
+
+
+=== TEST 18: publishable key, same-origin request without Origin: the Referer's origin counts
+--- init
+seed_reference();
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: same-origin\nReferer: https://a.example/dashboard/index.html?x=1#top"
+--- error_code: 200
+--- response_body eval
+$main::LATEST
+
+
+
+=== TEST 19: a Referer with a port keeps it
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: same-origin\nReferer: https://a.example:8443/"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin not allowed for this API key","success":false}
+
+
+
+=== TEST 20: same-origin without Referer and without Origin
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: same-origin"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin header required for this API key","success":false}
+
+
+
+=== TEST 21: same-origin with the Referer of another origin
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: same-origin\nReferer: https://evil.example/a.example"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin not allowed for this API key","success":false}
+
+
+
+=== TEST 22: a Referer alone, without Sec-Fetch-Site: same-origin, is no Origin
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: cross-site\nReferer: https://a.example/"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin header required for this API key","success":false}
+
+
+
+=== TEST 23: a Referer with user information is no origin
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: $main::PK\nSec-Fetch-Site: same-origin\nReferer: https://a.example\@evil.example/"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin header required for this API key","success":false}

@@ -2,6 +2,7 @@
 use Test::Nginx::Socket 'no_plan';
 use DataStream::Redis;
 use Digest::SHA qw(sha256_hex);
+use POSIX ();
 
 repeat_each(1);
 no_shuffle();
@@ -332,3 +333,125 @@ GET /sse/crash
 --- error_code: 101
 --- response_headers
 Sec-WebSocket-Protocol: chat
+
+
+
+=== TEST 24: SSE with a publishable key, same-origin without Origin (EventSource)
+--- init
+seed_reference();
+--- request eval
+"GET /sse/crash?api_key=$main::PK"
+--- more_headers
+Accept: text/event-stream
+Sec-Fetch-Site: same-origin
+Referer: https://b.example/
+--- response_body_like
+^: hi
+
+
+
+=== TEST 25: SSE with a publishable key, same-origin Referer of another origin
+--- request eval
+"GET /sse/crash?api_key=$main::PK"
+--- more_headers
+Accept: text/event-stream
+Sec-Fetch-Site: same-origin
+Referer: https://evil.example/
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin not allowed for this API key","success":false}
+
+
+
+=== TEST 26: the token of a revoked key is refused
+--- init
+seed_reference();
+redis('DEL', 'ds:apikey:' . sha256_hex($main::SK));
+redis('SREM', 'ds:apikeys', sha256_hex($main::SK));
+--- request
+GET /ws/crash
+--- more_headers eval
+"$main::WS\nSec-WebSocket-Protocol: " . main::token()
+--- error_code: 401
+--- response_body chomp
+{"error":"Invalid token","success":false}
+
+
+
+=== TEST 27: a key revoked while cached: its tokens stop working after the key cache TTL
+--- http_config
+    datastream_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    datastream_token_secret_env DS_TOKEN_SECRET;
+    datastream_key_cache_ttl 200ms;
+--- init
+seed_reference();
+my $hash = sha256_hex($main::SK);
+defined(my $pid = fork()) or die "fork: $!\n";
+if ($pid == 0) {
+    # the first subscriber (open for 1 s) is admitted first
+    select(undef, undef, undef, 0.4);
+    redis('DEL', "ds:apikey:$hash");
+    redis('SREM', 'ds:apikeys', $hash);
+    POSIX::_exit(0);
+}
+--- request eval
+$main::TOK = main::token();
+["GET /sse/crash?token=$main::TOK", "GET /sse/crash?token=$main::TOK"]
+--- more_headers
+Accept: text/event-stream
+--- error_code eval
+[200, 401]
+--- response_body eval
+[": hi\n\n:408: 408 Request Timeout\n\n", '{"error":"Invalid token","success":false}']
+
+
+
+=== TEST 28: WebSocket with a publishable key's token from an allowed Origin
+--- init
+seed_reference();
+--- request
+GET /ws/crash
+--- more_headers eval
+$main::TOK = DataStream::Redis::mint_token(key => $main::PK, expiry => time + 3600);
+"$main::WS\nOrigin: https://b.example\nSec-WebSocket-Protocol: $main::TOK"
+--- error_code: 101
+--- response_headers eval
+"Sec-WebSocket-Protocol: $main::TOK"
+
+
+
+=== TEST 29: WebSocket with a publishable key's token from another Origin
+--- request
+GET /ws/crash
+--- more_headers eval
+"$main::WS\nOrigin: https://evil.example\nSec-WebSocket-Protocol: "
+. DataStream::Redis::mint_token(key => $main::PK, expiry => time + 3600)
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin not allowed for this API key","success":false}
+
+
+
+=== TEST 30: WebSocket with a publishable key's token and no Origin
+--- request
+GET /ws/crash
+--- more_headers eval
+"$main::WS\nSec-WebSocket-Protocol: "
+. DataStream::Redis::mint_token(key => $main::PK, expiry => time + 3600)
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin header required for this API key","success":false}
+
+
+
+=== TEST 31: a token whose kind is not its key's is invalid
+--- request
+GET /ws/crash
+--- more_headers eval
+my $id = substr(Digest::SHA::sha256_hex($main::SK), 0, 16);
+my $payload = MIME::Base64::encode_base64url("$id.pk." . (time + 3600));
+"$main::WS\nOrigin: https://a.example\nSec-WebSocket-Protocol: tok_$payload."
+. MIME::Base64::encode_base64url(Digest::SHA::hmac_sha256($payload, $ENV{TEST_DATASTREAM_SECRET}))
+--- error_code: 401
+--- response_body chomp
+{"error":"Invalid token","success":false}

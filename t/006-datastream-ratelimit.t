@@ -14,6 +14,20 @@ add_block_preprocessor(\&datastream_defaults);
 our $SK = key_for('sk', 'server');
 our $PK = key_for('pk', 'browser');
 our $TINY = key_for('sk', 'tiny');
+our $WS = "Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
+        . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+our $STREAMS = <<'CONFIG';
+    location /api/ { datastream_api; }
+    location = /_auth { internal; datastream_subscriber_auth; }
+    location ~ ^/ws/([a-z0-9_-]+)$ {
+        nchan_subscriber websocket; nchan_channel_id game.$1;
+        nchan_authorize_request /_auth;
+    }
+    location ~ ^/sse/([a-z0-9_-]+)$ {
+        nchan_subscriber eventsource; nchan_channel_id game.$1;
+        nchan_authorize_request /_auth; nchan_subscriber_timeout 1s;
+    }
+CONFIG
 
 # fills the window of this minute and of the next (in case the minute turns
 # during the test) up to the key's limit
@@ -129,3 +143,93 @@ GET /api/games
 --- response_headers
 X-Ratelimit-Limit: 5
 X-Ratelimit-Remaining: 4
+
+
+
+=== TEST 8: an SSE handshake counts as a request of the key
+--- init
+seed_reference();
+--- config eval
+$main::STREAMS
+--- request eval
+["GET /sse/crash?api_key=$main::TINY", "GET /api/games"]
+--- more_headers eval
+["Accept: text/event-stream", "X-API-Key: $main::TINY"]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["!X-Ratelimit-Limit", "X-Ratelimit-Limit: 2\nX-Ratelimit-Remaining: 0"]
+
+
+
+=== TEST 9: an SSE handshake over the limit
+--- init
+seed_reference();
+main::exhaust($main::TINY, 2);
+--- config eval
+$main::STREAMS
+--- request eval
+"GET /sse/crash?api_key=$main::TINY"
+--- more_headers
+Accept: text/event-stream
+--- error_code: 429
+--- response_headers
+Content-Type: application/json; charset=utf-8
+X-Ratelimit-Limit: 2
+X-Ratelimit-Remaining: 0
+--- response_headers_like
+X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
+--- response_body chomp
+{"error":"Too many requests, please slow down","success":false}
+
+
+
+=== TEST 10: a WebSocket handshake with a token over its key's limit
+--- init
+seed_reference();
+main::exhaust($main::TINY, 2);
+--- config eval
+$main::STREAMS
+--- request
+GET /ws/crash
+--- more_headers eval
+"$main::WS\nSec-WebSocket-Protocol: "
+. DataStream::Redis::mint_token(key => $main::TINY, expiry => time + 3600)
+--- error_code: 429
+--- response_headers
+X-Ratelimit-Limit: 2
+X-Ratelimit-Remaining: 0
+--- response_body chomp
+{"error":"Too many requests, please slow down","success":false}
+
+
+
+=== TEST 11: a WebSocket handshake within the limit is admitted and counted
+--- init
+seed_reference();
+main::exhaust($main::TINY, 1);
+--- config eval
+$main::STREAMS
+--- request
+GET /ws/crash
+--- more_headers eval
+"$main::WS\nSec-WebSocket-Protocol: "
+. DataStream::Redis::mint_token(key => $main::TINY, expiry => time + 3600)
+--- error_code: 101
+--- response_body:
+
+
+
+=== TEST 12: the limit comes before parameters: an invalid game name over the limit is 429
+--- init
+seed_reference();
+main::exhaust($main::TINY, 2);
+--- config eval
+$main::STREAMS
+--- request eval
+"GET /sse/-bad?api_key=$main::TINY"
+--- more_headers
+Accept: text/event-stream
+--- error_code: 429
+--- response_body chomp
+{"error":"Too many requests, please slow down","success":false}

@@ -24,6 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DS_NCHAN_MODULE:=/usr/lib/nginx/modules/ngx_nchan_module.so}"
 : "${DS_DATASTREAM_MODULE:=/usr/lib/nginx/modules/ngx_http_datastream_module.so}"
 : "${DS_NCHAN_SHM_SIZE:=128M}"
+: "${DS_NCHAN_REDIS_STORAGE_MODE:=distributed}"
 # Each subscriber holds one descriptor; ask for as many as the hard limit allows.
 if [ -z "${DS_NGINX_RLIMIT_NOFILE:-}" ]; then
     DS_NGINX_RLIMIT_NOFILE=$(ulimit -Hn)

@@ -85,7 +85,16 @@ ds_cred_stream(ngx_http_request_t *r, ngx_uint_t websocket)
         if (h && ds_pick_subprotocol(h->data, h->len, &value) == NGX_OK) {
             /* an application subprotocol is no credential: look further */
             cred = ds_cred_classify(&value);
-            if (cred.type == DS_CRED_TOKEN || cred.type == DS_CRED_KEY) {
+            if (cred.type == DS_CRED_TOKEN) {
+                return cred;
+            }
+
+            /*
+             * The chosen subprotocol is echoed in the handshake answer, so
+             * only short-lived tokens may travel there, never a key.
+             */
+            if (cred.type == DS_CRED_KEY) {
+                cred.type = DS_CRED_MALFORMED;
                 return cred;
             }
         }

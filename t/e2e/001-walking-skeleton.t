@@ -19,9 +19,7 @@ $stack->start_nats;
 my $port = $stack->start_nginx;
 $stack->start_consumer;
 
-my $feed = $stack->build . '/bin/datastream-feed';
-$stack->publish('datastream.public.games', split /\n/, `$feed gen games`);
-DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HGET', 'ds:games', 'crash') });
+$stack->seed_games;
 
 my $key = $stack->api_key(kind => 'sk');
 my $base = "http://127.0.0.1:$port";

@@ -14,7 +14,7 @@ use Protocol::WebSocket::Frame;
 use Protocol::WebSocket::Handshake::Client;
 use Time::HiRes qw(time);
 
-our @EXPORT_OK = qw(http_request ws_connect sse_connect);
+our @EXPORT_OK = qw(http_request ws_connect ws_handshake sse_connect mint_token ws_meta_split);
 
 # Returns { status, headers (lower-case names), content }.
 sub http_request {
@@ -22,6 +22,25 @@ sub http_request {
     my $res = HTTP::Tiny->new(timeout => $opt{timeout} // 10, keep_alive => 0)
         ->request($method, $url, { headers => $opt{headers} // {}, (defined $opt{body} ? (content => $opt{body}) : ()) });
     return $res;
+}
+
+# A fresh streaming token (tok_...) minted from an API key, or dies.
+sub mint_token {
+    my ($port, $key, %opt) = @_;
+    my $res = http_request(POST => "http://127.0.0.1:$port/api/auth/token",
+                           headers => { 'X-API-Key' => $key, %{ $opt{headers} // {} } });
+    my ($token) = $res->{status} == 200 ? $res->{content} =~ /"token":"(tok_[^"]+)"/ : ();
+    return $token // die "token: $res->{status} $res->{content}\n";
+}
+
+# A frame of nchan's ws+meta.nchan subprotocol: "id: <id>\n[content-type: …\n]\n<data>".
+# Returns (id, data), or () for a frame in another shape.
+sub ws_meta_split {
+    my ($frame) = @_;
+    return () unless defined $frame && $frame =~ /\A((?:[a-z-]+: [^\n]*\n)+)\n(.*)\z/s;
+    my ($head, $data) = ($1, $2);
+    my ($id) = $head =~ /^id: ([^\n]*)$/m;
+    return ($id, $data);
 }
 
 # ---------------------------------------------------------------- WebSocket
@@ -38,6 +57,9 @@ sub ws_connect {
     my $extra = '';
     $extra .= "Sec-WebSocket-Protocol: $opt{protocol}\r\n" if defined $opt{protocol};
     $extra .= "$_: $opt{headers}{$_}\r\n" for keys %{ $opt{headers} // {} };
+    # An Origin given by the caller replaces the handshake library's default
+    # one (two Origin headers would leave the server to pick either).
+    $req =~ s/^Origin: [^\r]*\r\n//mi if grep { lc eq 'origin' } keys %{ $opt{headers} // {} };
     $req =~ s/\r\n\r\n$/\r\n$extra\r\n/;
     print $sock $req;
 
@@ -51,11 +73,34 @@ sub ws_connect {
     }
     my ($headers, $rest) = split /\r\n\r\n/, $head, 2;
     my ($status) = $headers =~ m{^HTTP/1\.\d (\d{3})};
-    die "handshake refused: $status\n" unless $status && $status == 101;
     my %h = map { my ($k, $v) = split /:\s*/, $_, 2; (lc $k => $v) } grep { /:/ } split /\r\n/, $headers;
+    if ($opt{keep_refusal} && !($status && $status == 101)) {
+        # The refusal's body, by Content-Length (or up to EOF).
+        my $body = $rest // '';
+        my $len = $h{'content-length'};
+        while (!defined $len || length $body < $len) {
+            last if time > $deadline;
+            my $n = sysread($sock, my $buf, 4096) or last;
+            $body .= $buf;
+        }
+        close $sock;
+        die { status => $status, headers => \%h, body => $body };
+    }
+    die "handshake refused: $status\n" unless $status && $status == 101;
     my $frame = Protocol::WebSocket::Frame->new(max_payload_size => 1 << 20);
     $frame->append($rest) if length $rest;
     return bless { sock => $sock, frame => $frame, headers => \%h }, 'DataStream::Client::WebSocket';
+}
+
+# Like ws_connect, but a refused upgrade is an answer, not an error: returns
+# { status, headers, body, ws } where ws is the connected client on 101.
+sub ws_handshake {
+    my ($port, $path, %opt) = @_;
+    my $ws = eval { ws_connect($port, $path, %opt, keep_refusal => 1) };
+    return { status => 101, headers => $ws->{headers}, body => '', ws => $ws } if $ws;
+    my $err = $@;
+    return $err if ref $err eq 'HASH';
+    die $err;
 }
 
 package DataStream::Client::WebSocket;
@@ -71,7 +116,11 @@ sub recv {
     while (1) {
         while (defined(my $msg = $self->{frame}->next_bytes)) {
             my $op = $self->{frame}->opcode;
-            if ($op == 8) { $self->{closed} = 1; return undef }
+            if ($op == 8) {
+                $self->{closed} = 1;
+                ($self->{close_code}, $self->{close_reason}) = length $msg >= 2 ? unpack('n a*', $msg) : (1005, '');
+                return undef;
+            }
             if ($op == 9) { $self->send_frame($msg, 'pong'); next }
             next if $op == 10;
             return $msg;
@@ -94,6 +143,25 @@ sub send_frame {
 }
 
 sub closed { $_[0]{closed} }
+
+# Up to $n text messages, fewer if `timeout` seconds pass first (one deadline for all).
+sub recv_n {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my @got;
+    while (@got < $n) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $m = $self->recv($left);
+        last unless defined $m;
+        push @got, $m;
+    }
+    return @got;
+}
+
+# Status code and reason of the server's close frame (1005: none given).
+sub close_code   { $_[0]{close_code} }
+sub close_reason { $_[0]{close_reason} }
 
 sub close {
     my ($self) = @_;
@@ -188,6 +256,36 @@ sub next_event {
         $self->decode;
     }
 }
+
+# Reads the rest of a finite answer (a refusal): up to Content-Length or EOF.
+sub full_body {
+    my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    my $len = $self->{headers}{'content-length'};
+    until ($self->{eof} || (defined $len && !$self->{chunked} && length $self->{buf} >= $len)) {
+        $self->fill($deadline) or last;
+        $self->decode;
+    }
+    return $self->{buf};
+}
+
+# Up to $n events ({event, id, data}), fewer if `timeout` seconds pass first.
+sub events_n {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my @got;
+    while (@got < $n) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $ev = $self->next_event($left);
+        last unless $ev;
+        push @got, $ev;
+    }
+    return @got;
+}
+
+# True once the server has ended the stream (EOF or the last chunk).
+sub ended { $_[0]{eof} }
 
 sub close { close $_[0]{sock} }
 

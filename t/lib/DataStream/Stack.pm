@@ -13,9 +13,11 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
+use Scalar::Util ();
 use Time::HiRes qw(sleep time);
 
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
+my @LIVE;    # weak references to every stack, for END
 
 sub repo { $REPO }
 
@@ -28,8 +30,15 @@ sub new {
         ports => {},
         %opts,
     }, $class;
+    push @LIVE, $self;
+    Scalar::Util::weaken($LIVE[-1]);
     return $self;
 }
+
+# Stacks still alive at exit are stopped before File::Temp removes their
+# directories (its END block runs after this one): otherwise a server still
+# writing there races the removal.
+END { local $?; $_ && $_->DESTROY for @LIVE }
 
 sub dir   { $_[0]{dir} }
 sub build { $_[0]{build} }
@@ -144,6 +153,7 @@ sub nginx_binary { $ENV{DS_NGINX_BINARY} || 'nginx' }
 sub start_nginx {
     my ($self, %opt) = @_;
     my $name = $opt{name} // 'nginx';
+    $self->{nginx_opts}{$name} = { %opt };
     my $run  = "$self->{dir}/$name";
     my $http = $self->{ports}{"${name}_http"} //= free_port();
     my $pub  = $self->{ports}{"${name}_publish"} //= free_port();
@@ -175,6 +185,7 @@ sub start_nginx {
 sub stop_nginx {
     my ($self, $name, $signal) = @_;
     $name //= 'nginx';
+    delete $self->{holders}{$name};
     my $run = delete $self->{nginx}{$name} or return;
     my $pid = do { open my $fh, '<', "$run/nginx.pid" or return; local $/; <$fh> };
     chomp $pid;
@@ -242,6 +253,151 @@ sub api_key {
     chomp $key;
     return $key;
 }
+
+# ---------------------------------------------------------------- rounds
+
+# The reference games as the feed's `gen games` writes them: slug => [id, name, type].
+our %GAMES = (
+    crash         => [1, 'Crash',        'multiplier'],
+    double        => [2, 'Double',       'color'],
+    slot          => [3, 'Slot Machine', 'slots'],
+    'wall-street' => [4, 'Wall Street',  'trending'],
+);
+
+my $next_lsn = 1_000_000;
+
+# A Debezium games envelope (no schema wrapper) for one game; registers it in %GAMES.
+sub game_envelope {
+    my ($id, $slug, $name, $type) = @_;
+    $GAMES{$slug} = [$id, $name, $type];
+    my $lsn = $next_lsn++;
+    return qq({"before":null,"after":{"id":$id,"slug":"$slug","name":"$name","type":"$type"},)
+         . qq("source":{"version":"3.4.2.Final","connector":"postgresql","name":"datastream","ts_ms":1768621500000,)
+         . qq("snapshot":"false","db":"datastream","sequence":"[null,\\"$lsn\\"]","schema":"public","table":"games",)
+         . qq("txId":1,"lsn":$lsn,"xmin":null},"transaction":null,"op":"c","ts_ms":1768621500000});
+}
+
+# One round insert: returns (Debezium envelope, the round object every surface must carry).
+# round_id => N, game => slug; the other fields are derived from the id.
+sub round_pair {
+    my (%r) = @_;
+    my $id = $r{round_id} // die 'round_id';
+    my $g = $GAMES{ $r{game} // 'crash' } // die "unknown game $r{game}";
+    my $slug = $r{game} // 'crash';
+    my $ts = 1768621542000 + $id;
+    my $lsn = $next_lsn++;
+    my $point = sprintf '%d.%02d', 1 + $id % 50, $id % 100;
+    my $extras = qq({\\"point\\": \\"$point\\"});
+    my $fin = sprintf '2026-01-17T03:45:%02d.%06dZ', $id % 60, $id % 1000000;
+    my $env = qq({"before":null,"after":{"id":$id,"game_id":$g->[0],"finished_at":"$fin","extras":"$extras"},)
+            . qq("source":{"version":"3.4.2.Final","connector":"postgresql","name":"datastream","ts_ms":$ts,)
+            . qq("snapshot":"false","db":"datastream","sequence":"[null,\\"$lsn\\"]","schema":"public","table":"rounds",)
+            . qq("txId":$lsn,"lsn":$lsn,"xmin":null},"transaction":null,"op":"c","ts_ms":$ts});
+    my $json = qq({"round_id":$id,"game_id":$g->[0],"game_slug":"$slug","game_type":"$g->[2]",)
+             . qq("finished_at":"$fin","extras":"$extras","timestamp":$ts});
+    return ($env, $json);
+}
+
+# Publishes the reference games (plus any extra game envelopes) and waits until
+# the consumer has registered every one of them.
+sub seed_games {
+    my ($self, @extra) = @_;
+    my $feed = "$self->{build}/bin/datastream-feed";
+    $self->publish('datastream.public.games', (split /\n/, `'$feed' gen games`), @extra);
+    my @slugs = keys %GAMES;
+    wait_until('games registry', sub { !grep { $self->redis_cli('HGET', 'ds:games', $_) !~ /\{/ } @slugs }, 20);
+}
+
+# Publishes round inserts ([game, round_id] pairs, or round ids of crash) into
+# JetStream in this order; returns the round objects expected on every surface.
+sub publish_rounds {
+    my ($self, @rounds) = @_;
+    my (@env, @json);
+    for my $r (@rounds) {
+        my ($game, $id) = ref $r ? @$r : ('crash', $r);
+        my ($e, $j) = round_pair(round_id => $id, game => $game);
+        push @env, $e;
+        push @json, $j;
+    }
+    $self->publish('datastream.public.rounds', @env);
+    return @json;
+}
+
+# Stops an nginx instance (graceful QUIT unless told otherwise) and starts it
+# again on the same ports with the same options.
+sub restart_nginx {
+    my ($self, $name, %opt) = @_;
+    $name //= 'nginx';
+    $self->stop_nginx($name, $opt{signal});
+    return $self->start_nginx(%{ $self->{nginx_opts}{$name} // {} }, name => $name);
+}
+
+# Right after start, nchan answers 503 to subscribers until its Redis
+# connection is ready (a few ms; /readyz already says 200 then). Waits until
+# an SSE subscriber of a known game is admitted, as a retrying client would.
+sub wait_subscribable {
+    my ($self, $name, $key, $timeout) = @_;
+    my $port = $self->http_port($name);
+    require DataStream::Client;
+    wait_until("$name admitting subscribers", sub {
+        my $sse = DataStream::Client::sse_connect($port, "/sse/crash?api_key=$key", timeout => 2);
+        my $ok = ($sse->status // 0) == 200;
+        $sse->close;
+        return $ok;
+    }, $timeout // 10);
+}
+
+# For a failing test: the last lines of every server log of this stack, as
+# TAP diagnostics (nginx error logs, consumer, NATS, Redis).
+sub diag_logs {
+    my ($self, $lines) = @_;
+    $lines //= 25;
+    my @files = ((map { "$_/error.log" } sort glob("$self->{dir}/nginx*")), sort glob("$self->{dir}/*.log"));
+    for my $file (@files) {
+        open my $fh, '<', $file or next;
+        my @l = <$fh>;
+        next unless @l;
+        (my $name = $file) =~ s{^\Q$self->{dir}\E/}{};
+        Test::More::diag("--- $name (last lines)");
+        Test::More::diag($_) for map { chomp; $_ } @l[ -(@l < $lines ? @l : $lines) .. -1 ];
+    }
+}
+
+# nchan 1.3.6 with Redis answers a new subscriber (101, or 200 for SSE)
+# before its instance has subscribed to the channel in Redis, when it is the
+# first subscriber of that channel there: a message published in the next
+# tens of ms is not delivered to it (a resume by id is not affected). This
+# keeps one SSE subscriber per channel on the instance and waits until a
+# warm-up message (posted to that instance's publisher, {"warmup":N}) reaches
+# it, so later subscribers join a live channel. Call it before the test's
+# rounds and clients: the warm-up messages stay in the channel's buffer.
+# Paths: 'crash', 'type/multiplier'.
+sub hold_channels {
+    my ($self, $name, $key, @paths) = @_;
+    require DataStream::Client;
+    my $port = $self->http_port($name);
+    my $pub = $self->port("${name}_publish");
+    for my $path (@paths) {
+        my $channel = $path =~ m{^type/(.+)$} ? "type.$1" : "game.$path";
+        my $sse = DataStream::Client::sse_connect($port, "/sse/$path?api_key=$key");
+        die "hold $path on $name: $sse->{status}\n" unless ($sse->status // 0) == 200;
+        my $ok;
+        for my $try (1 .. 20) {
+            my $body = qq({"warmup":$try});
+            DataStream::Client::http_request(POST => "http://127.0.0.1:$pub/pub/$channel", body => $body,
+                                             headers => { 'Content-Type' => 'application/json' });
+            my $deadline = time + 1;
+            while (my $ev = $sse->next_event($deadline - time)) {
+                $ok = 1, last if $ev->{event} eq 'message' && $ev->{data} eq $body;
+            }
+            last if $ok;
+        }
+        die "hold $path on $name: the channel never went live\n" unless $ok;
+        push @{ $self->{holders}{$name} }, $sse;
+    }
+}
+
+sub http_port { $_[0]->port(($_[1] // 'nginx') . '_http') }
 
 # ---------------------------------------------------------------- waiting
 

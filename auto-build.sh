@@ -136,6 +136,7 @@ PIDS=()
 
 stop_all() {
     trap - INT TERM EXIT
+    STOPPING=1
     log "stopping"
     local i
     # Reverse start order: the feed first, Redis last.
@@ -210,7 +211,7 @@ up() {
   Dashboard        http://localhost:$DS_HTTP_PORT/
   REST             curl -H "X-API-Key: $(cat "$STATE/demo-sk")" http://localhost:$DS_HTTP_PORT/api/latest/crash
   WebSocket        ws://localhost:$DS_HTTP_PORT/ws/crash   (token from POST /api/auth/token as subprotocol)
-  SSE              curl -N "http://localhost:$DS_HTTP_PORT/sse/crash?api_key=$(cat "$STATE/demo-sk")"
+  SSE              curl -N -H "Accept: text/event-stream" "http://localhost:$DS_HTTP_PORT/sse/crash?api_key=$(cat "$STATE/demo-sk")"
   NATS WebSocket   ws://localhost:$ws_port  (subjects rounds.game.<slug>, rounds.type.<type>)
   Health/metrics   http://localhost:$DS_HTTP_PORT/readyz  http://localhost:$DS_HTTP_PORT/metrics
                    http://127.0.0.1:$metrics_port/metrics (consumer)
@@ -220,7 +221,7 @@ up() {
 EOF
     # Any process dying ends the run: a half-running stack helps nobody.
     wait -n "${PIDS[@]}" || true
-    log "a process exited; see $STATE/logs/"
+    [ -n "${STOPPING:-}" ] || log "a process exited; see $STATE/logs/"
 }
 
 # ---------------------------------------------------------------- test

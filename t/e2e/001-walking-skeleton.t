@@ -32,6 +32,12 @@ ok $token, 'token in the answer';
 my $ws = ws_connect($port, '/ws/crash', protocol => $token);
 is $ws->header('sec-websocket-protocol'), $token, 'handshake echoes the token subprotocol';
 
+$res = http_request(GET => "$base/sse/crash?api_key=$key");
+is $res->{status}, 400, 'SSE without Accept: text/event-stream is refused';
+is $res->{content}, '{"error":"Server-Sent Events need the header Accept: text/event-stream","success":false}',
+    'and told what is missing, in JSON';
+is $res->{headers}{'content-type'}, 'application/json', 'as application/json';
+
 my $sse = sse_connect($port, "/sse/crash?api_key=$key");
 is $sse->status, 200, 'SSE subscriber admitted';
 like $sse->header('content-type'), qr{^text/event-stream}, 'SSE content type';

@@ -107,7 +107,7 @@ static int run(const ds_config *cfg)
     size_t started = 0;
     if (!status || !rounds_redis || !publish_redis || !games_redis || !nchan)
         goto out;
-    rstate.stage = ds_rounds_stage_start(cfg, &nats, rounds_redis, publish_redis, nchan);
+    rstate.stage = ds_rounds_stage_start(cfg, &stopping, &nats, rounds_redis, publish_redis, nchan);
     if (!rstate.stage)
         goto out;
     for (; started < sizeof workers / sizeof workers[0]; started++)

@@ -6,14 +6,21 @@
 #include "round_map.h"
 #include "settle.h"
 #include "sink_nats.h"
+#include "worker.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A failed publication is retried in place after these pauses (doubling), never NAKed on
+ * its own: a NAKed message would come back after newer rounds had been published. */
+#define PUBLISH_RETRY_FIRST_MS 100
+#define PUBLISH_RETRY_MAX_MS 5000
+
 struct ds_rounds_stage {
     const ds_config *cfg;
+    const atomic_bool *stop;    /* the process is shutting down */
     ds_nats *nats;
     ds_redis *apply_redis;      /* fetch thread only */
     ds_redis *publish_redis;    /* publishing thread only */
@@ -23,13 +30,16 @@ struct ds_rounds_stage {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     struct batch *handed;       /* the batch owned by the publishing thread, or NULL */
+    struct batch *waiting;      /* applied, waiting for the handed one to be settled, or NULL */
     bool stopping;
+    bool gave_up;   /* publishing thread only: a batch was NAKed unpublished at shutdown */
 };
 
 typedef struct {
     ds_delivery d;
     ds_round_event ev;
     bool settled;
+    bool nchan_done;    /* nchan accepted the publication; a retry does not repeat it */
     char *json;
     ds_round_apply apply;
 } round_item;
@@ -195,44 +205,117 @@ out:
     return rc;
 }
 
-/* Publishes what is owed (nchan first, then NATS), records completed publications, and
- * settles every remaining message. */
-static void publish_and_settle(batch *b)
+/* Makes the publications the batch still owes, nchan first, then NATS; 0 once all went out.
+ * NATS gets the batch only after nchan took all of it, so that on both a round follows the
+ * rounds before it. A failed NATS attempt is repeated whole: what it sent is unknown. */
+static int publish_owed(batch *b, ds_publication *pubs, round_item **owner, double *mark)
 {
-    ds_publication *pubs = calloc(b->count, sizeof *pubs);
-    round_item **owner = calloc(b->count, sizeof *owner);
-    ds_round_apply **done = calloc(b->count, sizeof *done);
-    size_t n = 0, ndone = 0;
-    if (!pubs || !owner || !done) {
-        retry_pending(b);
-        goto out;
-    }
+    size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || !it->apply.publish)
+        if (it->settled || !it->apply.publish || it->nchan_done)
             continue;
         pubs[n] = (ds_publication){it->apply.slug, it->apply.type, it->json, false};
         owner[n++] = it;
     }
-    double mark = ds_now();
     if (n > 0) {
-        bool nchan_ok = ds_nchan_publish(b->st->nchan, pubs, n) == 0;
-        ds_metrics_set_dependency(DEP_PUBLISHER, nchan_ok);
-        if (!nchan_ok)
+        int rc = ds_nchan_publish(b->st->nchan, pubs, n);
+        ds_metrics_set_dependency(DEP_PUBLISHER, rc == 0);
+        for (size_t k = 0; k < n; k++)
+            owner[k]->nchan_done = pubs[k].ok;
+        lap(STAGE_NCHAN, mark);
+        if (rc != 0) {
             ds_metrics_sink_error(SINK_NCHAN);
-        lap(STAGE_NCHAN, &mark);
-        if (ds_nats_publish_rounds(b->st->nats->nc, pubs, n) != 0)
-            ds_metrics_sink_error(SINK_NATS);
-        lap(STAGE_NATS, &mark);
-    }
-    for (size_t k = 0; k < n; k++) {
-        if (pubs[k].ok) {
-            done[ndone++] = &owner[k]->apply;
-        } else {
-            ds_settle_retry(b->st->cfg, &owner[k]->d, (char)owner[k]->ev.op);
-            owner[k]->settled = true;
+            return -1;
         }
     }
+    n = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        if (!it->settled && it->apply.publish)
+            pubs[n++] = (ds_publication){it->apply.slug, it->apply.type, it->json, true};
+    }
+    if (n == 0)
+        return 0;
+    /* While reconnecting, the client would buffer every attempt and send them all later. */
+    int rc = ds_nats_connected(b->st->nats) ? ds_nats_publish_rounds(b->st->nats->nc, pubs, n) : -1;
+    lap(STAGE_NATS, mark);
+    if (rc != 0)
+        ds_metrics_sink_error(SINK_NATS);
+    return rc;
+}
+
+/* Tells JetStream the batch's unsettled messages are still being worked on, so ACK_WAIT does
+ * not run out and redeliver them while their publication is retried. */
+static void keep_alive(const batch *b)
+{
+    int failed = 0;
+    natsStatus last = NATS_OK;
+    for (size_t i = 0; i < b->count; i++) {
+        if (b->items[i].settled)
+            continue;
+        natsStatus s = natsMsg_InProgress(b->items[i].d.msg, NULL);
+        if (s != NATS_OK) {
+            failed++;
+            last = s;
+        }
+    }
+    /* Once per batch, not per message: redelivery after ACK_WAIT is then the fallback. */
+    if (failed > 0)
+        ds_log(LOG_WARN, "in-progress failed", "{s:i, s:s}", "messages", failed, "error",
+               natsStatus_GetText(last));
+}
+
+/* Holds b, and the batch queued behind it, for ms before the next publication attempt.
+ * false when the process is stopping instead. */
+static bool hold(ds_rounds_stage *st, const batch *b, int ms)
+{
+    keep_alive(b);
+    pthread_mutex_lock(&st->lock);
+    /* The fetch thread only waits on the condition while its batch is queued here. */
+    if (st->waiting)
+        keep_alive(st->waiting);
+    pthread_mutex_unlock(&st->lock);
+    ds_worker_pause(st->stop, ms);
+    return !atomic_load(st->stop);
+}
+
+/* Publishes what is owed, retrying in place with a growing pause until it succeeds, records
+ * completed publications, and acks every remaining message. Batches behind this one wait, so
+ * every channel receives its rounds in order. At shutdown a batch still failing is NAKed,
+ * and so is everything after it. */
+static void publish_and_settle(batch *b)
+{
+    ds_rounds_stage *st = b->st;
+    ds_publication *pubs = calloc(b->count, sizeof *pubs);
+    round_item **owner = calloc(b->count, sizeof *owner);
+    ds_round_apply **done = calloc(b->count, sizeof *done);
+    size_t ndone = 0;
+    if (!pubs || !owner || !done) {
+        retry_pending(b);
+        goto out;
+    }
+    int64_t cap = PUBLISH_RETRY_MAX_MS;
+    if (cap > st->cfg->nak_delay_max_ms)
+        cap = st->cfg->nak_delay_max_ms;
+    /* In-progress is sent once per pause: a third of ACK_WAIT leaves room for the attempt. */
+    if (cap > st->cfg->ack_wait_s * 1000 / 3)
+        cap = st->cfg->ack_wait_s * 1000 / 3;
+    int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
+    double mark = ds_now();
+    while (publish_owed(b, pubs, owner, &mark) != 0) {
+        if (!hold(st, b, (int)pause)) {
+            ds_log(LOG_WARN, "publication still failing at shutdown, batch NAKed", NULL);
+            st->gave_up = true;
+            retry_pending(b);
+            goto out;
+        }
+        mark = ds_now();
+        pause = pause * 2 < cap ? pause * 2 : cap;
+    }
+    for (size_t i = 0; i < b->count; i++)
+        if (!b->items[i].settled && b->items[i].apply.publish)
+            done[ndone++] = &b->items[i].apply;
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
      * published twice; only a replay from the stream would publish again. */
     if (ds_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
@@ -301,7 +384,10 @@ static void *publishing_thread(void *arg)
         if (!b)
             break;
         pthread_mutex_unlock(&st->lock);
-        if (b->applied)
+        /* Published now, this batch would reach subscribers before the NAKed one. */
+        if (st->gave_up)
+            retry_pending(b);
+        else if (b->applied)
             publish_and_settle(b);
         pthread_mutex_lock(&st->lock);
         st->handed = NULL;
@@ -314,13 +400,14 @@ static void *publishing_thread(void *arg)
     return NULL;
 }
 
-ds_rounds_stage *ds_rounds_stage_start(const ds_config *cfg, ds_nats *nats, ds_redis *apply_redis,
-                                       ds_redis *publish_redis, ds_nchan *nchan)
+ds_rounds_stage *ds_rounds_stage_start(const ds_config *cfg, const atomic_bool *stop, ds_nats *nats,
+                                       ds_redis *apply_redis, ds_redis *publish_redis,
+                                       ds_nchan *nchan)
 {
     ds_rounds_stage *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
-    *st = (ds_rounds_stage){.cfg = cfg, .nats = nats, .apply_redis = apply_redis,
+    *st = (ds_rounds_stage){.cfg = cfg, .stop = stop, .nats = nats, .apply_redis = apply_redis,
                             .publish_redis = publish_redis, .nchan = nchan};
     if (pthread_mutex_init(&st->lock, NULL) != 0) {
         free(st);
@@ -387,8 +474,10 @@ void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
     pthread_mutex_lock(&st->lock);
     if (b->applied)
         skip_repeated_publications(b, st->handed);
+    st->waiting = b;
     while (st->handed)
         pthread_cond_wait(&st->changed, &st->lock);
+    st->waiting = NULL;
     st->handed = b;
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);

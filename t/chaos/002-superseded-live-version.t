@@ -1,0 +1,38 @@
+# A round inserted and then updated while the nchan publisher (nginx) is down:
+# both changes are applied to the read model, both publications are owed. Once
+# nginx is back, every live version goes out, oldest first: the consumer holds
+# the batch it could not publish and retries it in order (consumer/README.md).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../consumer/lib";
+use Test::More;
+use ConsumerTest::Stack;
+use ConsumerTest::Events qw(round_event game_event round_json);
+
+my $s = ConsumerTest::Stack->new;
+$s->start_all;
+$s->start_consumer;
+my %rj = (slug => 'crash', type => 'multiplier');
+my $watch = ConsumerTest::Nats->new($s->port('nats'));
+my $sid = $watch->subscribe('rounds.game.crash');
+
+$s->publish_games(game_event(op => 'c', id => 1, slug => 'crash', type => 'multiplier', lsn => 1));
+ConsumerTest::Stack::wait_until('game', 10, sub { ($s->redis('HGET', 'ds:game_ids', 1) // '') eq 'crash' });
+
+$s->stop('nginx', 'TERM');
+my $insert = round_json(id => 7, lsn => 10, %rj, extras => '{"point": "1.50"}');
+my $update = round_json(id => 7, lsn => 11, %rj, extras => '{"point": "2.50"}');
+$s->publish_rounds(round_event(op => 'c', id => 7, lsn => 10, extras => '{"point": "1.50"}'));
+ConsumerTest::Stack::wait_until('insert applied', 20, sub { ($s->redis('ZRANGE', 'ds:h:game:crash', 0, -1) // '') eq $insert });
+$s->publish_rounds(round_event(op => 'u', id => 7, lsn => 11, extras => '{"point": "2.50"}'));
+ConsumerTest::Stack::wait_until('update applied', 20, sub { ($s->redis('ZRANGE', 'ds:h:game:crash', 0, -1) // '') eq $update });
+$s->start_nginx;
+ConsumerTest::Stack::wait_until('drained', 60, sub { $s->consumer_lag('cdc-public-rounds') == 0 });
+
+my @got = map { $_->{data} } $watch->messages($sid, 2, 10);
+is_deeply \@got, [ $insert, $update ], 'both live versions published, insert first'
+    or diag "published on rounds.game.crash:\n" . join("\n", @got);
+is $s->nchan_messages('game.crash'), 2, 'nchan received both versions';
+is $s->stop('consumer', 'TERM'), 0, 'clean exit';
+done_testing;

@@ -38,6 +38,11 @@ static void process_rounds(void *stage, natsMsgList *list)
     ds_process_rounds(((rounds_worker_state *)stage)->stage, list);
 }
 
+static void drain_rounds(void *stage)
+{
+    ds_rounds_stage_drain(((rounds_worker_state *)stage)->stage);
+}
+
 static void process_games(void *stage, natsMsgList *list)
 {
     ds_process_games(stage, list);
@@ -101,8 +106,8 @@ static int run(const ds_config *cfg)
     rounds_worker_state rstate = {cfg, NULL, rounds_redis, nchan, 0, 0};
     ds_games_stage gstage = {cfg, &nats, games_redis};
     ds_worker workers[] = {
-        {"games", &games_src, &gstage, process_games, NULL, &stopping, 0},
-        {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, &stopping, 0},
+        {"games", &games_src, &gstage, process_games, NULL, NULL, &stopping, 0},
+        {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, drain_rounds, &stopping, 0},
     };
     size_t started = 0;
     if (!status || !rounds_redis || !publish_redis || !games_redis || !nchan)

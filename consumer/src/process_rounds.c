@@ -390,11 +390,10 @@ static void *publishing_thread(void *arg)
         else if (b->applied)
             publish_and_settle(b);
         pthread_mutex_lock(&st->lock);
+        /* Freed before it is released: a drain must find its messages gone. */
+        free_batch(b);
         st->handed = NULL;
         pthread_cond_broadcast(&st->changed);
-        pthread_mutex_unlock(&st->lock);
-        free_batch(b);
-        pthread_mutex_lock(&st->lock);
     }
     pthread_mutex_unlock(&st->lock);
     return NULL;
@@ -441,6 +440,14 @@ int ds_rounds_stage_stop(ds_rounds_stage *st, const struct timespec *deadline)
     pthread_mutex_destroy(&st->lock);
     free(st);
     return 0;
+}
+
+void ds_rounds_stage_drain(ds_rounds_stage *st)
+{
+    pthread_mutex_lock(&st->lock);
+    while (st->handed)
+        pthread_cond_wait(&st->changed, &st->lock);
+    pthread_mutex_unlock(&st->lock);
 }
 
 void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)

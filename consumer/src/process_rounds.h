@@ -28,5 +28,8 @@ void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list);
  * was still failing when stop was set) and stops the thread.
  * -1 when that did not happen by deadline (CLOCK_REALTIME); the stage is then left as is. */
 int ds_rounds_stage_stop(ds_rounds_stage *st, const struct timespec *deadline);
+/* Returns once the publishing thread has settled and freed every batch handed
+ * to it, so the subscription its messages came from may be closed. */
+void ds_rounds_stage_drain(ds_rounds_stage *st);
 
 #endif

@@ -34,6 +34,8 @@ static void *run(void *arg)
             ds_log(LOG_WARN, "fetch failed", "{s:s, s:s}", "worker", w->name, "error",
                    natsStatus_GetText(s));
             /* Rebinding re-creates the durable if the server lost it. */
+            if (w->drain)
+                w->drain(w->stage);
             ds_source_close(w->source);
             ds_worker_pause(w->stop, RETRY_PAUSE_MS);
         }

@@ -14,6 +14,9 @@ typedef struct {
     void *stage;
     void (*process)(void *stage, natsMsgList *list);
     void (*tick)(void *stage, ds_source *source);   /* after every fetch; may be NULL */
+    /* Before the source is closed: returns once no message of it is in use
+     * elsewhere (an ack after the close would touch freed memory). May be NULL. */
+    void (*drain)(void *stage);
     const atomic_bool *stop;
     pthread_t thread;
 } ds_worker;

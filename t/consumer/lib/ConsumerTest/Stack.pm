@@ -11,7 +11,13 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use HTTP::Tiny;
 use JSON::PP;
+use lib dirname(__FILE__) . '/../../../lib';
+use DataStream::Stack;
 use ConsumerTest::Nats;
+
+# Ports and processes the same way as the full-stack helper (same dir/procs fields).
+*free_port = \&DataStream::Stack::free_port;
+*spawn     = \&DataStream::Stack::spawn;
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../../..');
 my $NCHAN_SO = $ENV{DS_NCHAN_MODULE} || '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -32,14 +38,6 @@ sub dir    { $_[0]{dir} }
 sub port   { $_[0]{ports}{ $_[1] } }
 sub prefix { $_[0]{prefix} }
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
 sub port_open {
     my ($port) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 1);
@@ -56,20 +54,6 @@ sub wait_until {
         sleep 0.05;
     }
     die "timed out waiting for $what";
-}
-
-sub spawn {
-    my ($self, $name, $env, @cmd) = @_;
-    my $log = "$self->{dir}/$name.log";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDOUT, '>>', $log or die;
-        open STDERR, '>&', \*STDOUT or die;
-        $ENV{$_} = $env->{$_} for keys %$env;
-        exec @cmd or die "exec $cmd[0]: $!";
-    }
-    $self->{procs}{$name} = $pid;
-    return $pid;
 }
 
 sub pid { $_[0]{procs}{ $_[1] } }

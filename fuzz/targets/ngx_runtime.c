@@ -52,11 +52,11 @@ ngx_strcasecmp(u_char *s1, u_char *s2)
 }
 
 
-ngx_int_t
-ngx_atoi(u_char *line, size_t n)
+/* Decimal digits only, no sign, refused past max: what nginx's own parsers accept. */
+static int64_t
+digits_up_to(u_char *line, size_t n, int64_t max)
 {
-    ngx_int_t  value = 0, cutoff = NGX_MAX_INT_T_VALUE / 10,
-               cutlim = NGX_MAX_INT_T_VALUE % 10;
+    int64_t  value = 0, cutoff = max / 10, cutlim = max % 10;
 
     if (n == 0) {
         return NGX_ERROR;
@@ -76,27 +76,17 @@ ngx_atoi(u_char *line, size_t n)
 }
 
 
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    return (ngx_int_t) digits_up_to(line, n, NGX_MAX_INT_T_VALUE);
+}
+
+
 time_t
 ngx_atotm(u_char *line, size_t n)
 {
-    time_t  value = 0, cutoff = NGX_MAX_TIME_T_VALUE / 10,
-            cutlim = NGX_MAX_TIME_T_VALUE % 10;
-
-    if (n == 0) {
-        return NGX_ERROR;
-    }
-
-    for ( /* void */ ; n--; line++) {
-        if (*line < '0' || *line > '9') {
-            return NGX_ERROR;
-        }
-        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
-            return NGX_ERROR;
-        }
-        value = value * 10 + (*line - '0');
-    }
-
-    return value;
+    return (time_t) digits_up_to(line, n, NGX_MAX_TIME_T_VALUE);
 }
 
 

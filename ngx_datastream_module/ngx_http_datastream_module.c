@@ -421,6 +421,26 @@ ds_conf_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ds_phase_handler_add(ngx_conf_t *cf, ngx_http_phases phase,
+    ngx_http_handler_pt handler)
+{
+    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt        *h;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[phase].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ds_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_datastream_main_conf_t  *dmcf;
@@ -431,7 +451,13 @@ ds_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ds_redact_init(cf) != NGX_OK || ds_subscriber_init_phase(cf) != NGX_OK) {
+    /* credentials leave the request line before anything can log it */
+    if (ds_phase_handler_add(cf, NGX_HTTP_POST_READ_PHASE, ds_redact_handler)
+        != NGX_OK
+        || ds_phase_handler_add(cf, NGX_HTTP_PREACCESS_PHASE,
+                                ds_stream_phase_handler)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

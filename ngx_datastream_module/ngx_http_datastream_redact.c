@@ -79,7 +79,7 @@ ds_redact_query(u_char *p, u_char *end, u_char *out, ngx_uint_t *hits)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ds_redact_handler(ngx_http_request_t *r)
 {
     u_char      *line, *end, *q, *qend, *p;
@@ -144,21 +144,3 @@ ds_redact_handler(ngx_http_request_t *r)
     return NGX_DECLINED;
 }
 
-
-ngx_int_t
-ds_redact_init(ngx_conf_t *cf)
-{
-    ngx_http_core_main_conf_t  *cmcf;
-    ngx_http_handler_pt        *h;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ds_redact_handler;
-
-    return NGX_OK;
-}

@@ -69,7 +69,7 @@ ds_stream_ctx(ngx_http_request_t *main)
 
 
 /* a new (not resuming) SSE subscriber in a datastream_sse_initial location */
-static ngx_int_t
+ngx_int_t
 ds_stream_phase_handler(ngx_http_request_t *r)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
@@ -580,21 +580,3 @@ ds_subscriber_filter_init(ngx_conf_t *cf)
     return NGX_OK;
 }
 
-
-ngx_int_t
-ds_subscriber_init_phase(ngx_conf_t *cf)
-{
-    ngx_http_core_main_conf_t  *cmcf;
-    ngx_http_handler_pt        *h;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ds_stream_phase_handler;
-
-    return NGX_OK;
-}

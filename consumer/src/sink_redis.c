@@ -141,25 +141,33 @@ static void call_str(script_call *c, const char *s)
     c->lens[CALL_HEAD + c->argc++] = strlen(s);
 }
 
-static void call_int(script_call *c, int64_t v)
+/* The buffer for the next numeric argument, or NULL when the call is full. */
+static char *num_slot(script_call *c)
 {
     if (c->argc == c->cap) {
         c->invalid = true;
-        return;
+        return NULL;
     }
-    snprintf(c->nums[c->argc], NUM_MAX, "%" PRId64, v);
-    call_str(c, c->nums[c->argc]);
+    return c->nums[c->argc];
+}
+
+static void call_int(script_call *c, int64_t v)
+{
+    char *n = num_slot(c);
+    if (!n)
+        return;
+    snprintf(n, NUM_MAX, "%" PRId64, v);
+    call_str(c, n);
 }
 
 /* Zero-padded so that Lua compares LSNs as strings without losing precision. */
 static void call_lsn(script_call *c, uint64_t lsn)
 {
-    if (c->argc == c->cap) {
-        c->invalid = true;
+    char *n = num_slot(c);
+    if (!n)
         return;
-    }
-    snprintf(c->nums[c->argc], NUM_MAX, "%020" PRIu64, lsn);
-    call_str(c, c->nums[c->argc]);
+    snprintf(n, NUM_MAX, "%020" PRIu64, lsn);
+    call_str(c, n);
 }
 
 /* cap: how many arguments will follow the prefix. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Data Stream into <outdir>:
 #   - the nginx module's pure parsers (ngx_datastream_module/*_params.c,
-#     *_json.c, *_token.c, and the credential/Origin logic of *_auth.c),
+#     *_json.c, *_token.c, the credential/Origin logic of *_auth.c and the
+#     log line scrubber *_scrub.c),
 #     compiled straight from the module's sources against nginx-dev headers
 #     with small stubs (fuzz/stubs.c) in place of the nginx runtime;
 #   - the consumer's Debezium decoder (consumer/fuzz, via its Makefile).
@@ -61,7 +62,7 @@ compile() {   # $1 = source, $2 = object, rest = extra flags
 # targets/ngx_runtime.c; targets/stubs.c stands in for pools, time and log.
 compile "$here/targets/ngx_runtime.c" "$objs/ngx_runtime.o"   "${strict[@]}"
 compile "$here/targets/stubs.c"       "$objs/stubs.o"         "${strict[@]}"
-for f in params json token auth; do
+for f in params json token auth scrub; do
     compile "$mod/ngx_http_datastream_$f.c" "$objs/ds_$f.o" "${strict[@]}" \
         || echo "fuzz/build.sh: ngx_http_datastream_$f.c did not compile" >&2
 done
@@ -93,6 +94,7 @@ link fuzz_origin       "$objs/ds_params.o"
 link fuzz_json         "$objs/ds_json.o"
 link fuzz_token        "$objs/ds_token.o" "$objs/ds_params.o"
 link fuzz_auth         "$objs/ds_auth.o" "$objs/ds_token.o" "$objs/ds_params.o"
+link fuzz_log_scrub    "$objs/ds_scrub.o"
 
 # the consumer's decoder target, built by its own Makefile
 make -s -C "$repo/consumer" fuzz O="$out" || failed+=(fuzz_decode)

@@ -10,7 +10,7 @@
 #include <hiredis/hiredis.h>
 
 
-#define DS_API_CMDS_MAX   4
+#define DS_API_CMDS_MAX   5
 
 
 static void ds_api_run(ngx_http_request_t *r);
@@ -166,12 +166,34 @@ ds_api_handler(ngx_http_request_t *r)
 }
 
 
+/* ZREVRANGE of the route's history, from the newest, limit members */
+static ngx_int_t
+ds_api_range(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmd, ngx_uint_t limit)
+{
+    ngx_str_t  *key;
+    u_char     *stop;
+
+    key = ds_prefixed(r, "", &ctx->history);
+    stop = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    if (key == NULL || stop == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(stop, "%ui", limit - 1) = '\0';
+
+    ds_cmd_set(cmd, 4, "ZREVRANGE", "", "0", (const char *) stop);
+    ds_cmd_set_str(cmd, 1, key);
+
+    return NGX_OK;
+}
+
+
 /* fills the data reads of the route; returns their count or NGX_ERROR */
 static ngx_int_t
 ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
 {
-    ngx_str_t  *games, *history;
-    u_char     *stop;
+    ngx_str_t  *games, *revisions;
+    size_t      len;
 
     games = ds_prefixed(r, "games", NULL);
     if (games == NULL) {
@@ -194,65 +216,106 @@ ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
         return 0;
     }
 
+    len = ctx->route == DS_ROUTE_HISTORY_TYPE ? sizeof("h:type:") - 1
+                                              : sizeof("h:game:") - 1;
+
+    ctx->history.len = len + ctx->name.len;
+    ctx->history.data = ngx_pnalloc(r->pool, ctx->history.len);
+    if (ctx->history.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(ctx->history.data,
+                          ctx->route == DS_ROUTE_HISTORY_TYPE ? "h:type:" : "h:game:",
+                          len),
+               ctx->name.data, ctx->name.len);
+
+    if (ctx->route == DS_ROUTE_LATEST) {
+        ds_cmd_set(&cmds[0], 3, "HGET", "", "");
+        ds_cmd_set_str(&cmds[0], 1, games);
+        ds_cmd_set_str(&cmds[0], 2, &ctx->name);
+
+        return ds_api_range(r, ctx, &cmds[1], 1) == NGX_OK ? 2 : NGX_ERROR;
+    }
+
     if (ctx->route == DS_ROUTE_HISTORY_TYPE) {
-        history = ds_prefixed(r, "h:type:", &ctx->name);
         ds_cmd_set(&cmds[0], 2, "HVALS", "");
         ds_cmd_set_str(&cmds[0], 1, games);
 
     } else {
-        history = ds_prefixed(r, "h:game:", &ctx->name);
-        ds_cmd_set(&cmds[0], 3, ctx->route == DS_ROUTE_LATEST ? "HGET" : "HEXISTS",
-                   "", "");
+        ds_cmd_set(&cmds[0], 3, "HEXISTS", "", "");
         ds_cmd_set_str(&cmds[0], 1, games);
         ds_cmd_set_str(&cmds[0], 2, &ctx->name);
     }
 
-    stop = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    if (history == NULL || stop == NULL) {
+    revisions = ds_prefixed(r, "hrev", NULL);
+    if (revisions == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_sprintf(stop, "%ui",
-                 ctx->route == DS_ROUTE_LATEST ? 0 : ctx->limit - 1) = '\0';
+    ds_cmd_set(&cmds[1], 3, "HGET", "", "");
+    ds_cmd_set_str(&cmds[1], 1, revisions);
+    ds_cmd_set_str(&cmds[1], 2, &ctx->history);
 
-    ds_cmd_set(&cmds[1], 4, "ZREVRANGE", "", "0", (const char *) stop);
-    ds_cmd_set_str(&cmds[1], 1, history);
+    /* with an answer cached, the members are only read when it is stale */
+    if (ds_history_known(&ctx->history) == NGX_OK) {
+        return 2;
+    }
 
-    return 2;
+    ctx->history_read = 1;
+
+    return ds_api_range(r, ctx, &cmds[2], ctx->limit) == NGX_OK ? 3 : NGX_ERROR;
 }
 
-static ngx_int_t
-ds_api_send_members(ngx_http_request_t *r, ds_reply_t *list)
+
+static void
+ds_api_history_read(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t n)
 {
-    ngx_str_t   body;
-    size_t      i, len = 2;
-    u_char     *p;
+    ds_ctx_t   *ctx;
+    ngx_int_t   rc;
 
-    if (list->type != REDIS_REPLY_ARRAY && list->type != REDIS_REPLY_NIL) {
-        return ds_send_unavailable(r);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+
+    rc = replies ? ds_history_answer(r, &ctx->history, ctx->history_rev,
+                                     ctx->limit, &replies[0])
+                 : ds_send_unavailable(r);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ds_api_history(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
+{
+    ds_reply_t  *rev = &data[1];
+    ds_cmd_t     cmd;
+    ngx_int_t    rc;
+
+    if (rev->type == REDIS_REPLY_STRING) {
+        ctx->history_rev = &rev->str;
+
+        if (!ctx->history_read) {
+            rc = ds_history_cached(r, &ctx->history, &rev->str, ctx->limit);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
     }
 
-    for (i = 0; i < list->elements; i++) {
-        len += list->element[i].str.len + 1;
+    if (ctx->history_read) {
+        return ds_history_answer(r, &ctx->history, ctx->history_rev, ctx->limit,
+                                 &data[2]);
     }
 
-    body.data = ngx_pnalloc(r->pool, len);
-    if (body.data == NULL) {
+    if (ds_api_range(r, ctx, &cmd, ctx->limit) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = body.data;
-    *p++ = '[';
-    for (i = 0; i < list->elements; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-        p = ngx_cpymem(p, list->element[i].str.data, list->element[i].str.len);
+    if (ds_redis_batch(r, &cmd, 1, ds_api_history_read) != NGX_OK) {
+        return ds_send_unavailable(r);
     }
-    *p++ = ']';
-    body.len = p - body.data;
 
-    return ds_send(r, NGX_HTTP_OK, &body);
+    return NGX_DONE;
 }
 
 
@@ -387,7 +450,7 @@ ds_api_answer(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
         if (data[0].type != REDIS_REPLY_INTEGER || data[0].integer == 0) {
             return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Game not found");
         }
-        return ds_api_send_members(r, &data[1]);
+        return ds_api_history(r, ctx, data);
 
     case DS_ROUTE_HISTORY_TYPE:
         if (data[0].type != REDIS_REPLY_ARRAY
@@ -395,7 +458,7 @@ ds_api_answer(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
         {
             return ds_send_error(r, NGX_HTTP_NOT_FOUND, "Game type not found");
         }
-        return ds_api_send_members(r, &data[1]);
+        return ds_api_history(r, ctx, data);
 
     case DS_ROUTE_TOKEN:
         return ds_api_send_token(r, ctx);

@@ -294,7 +294,8 @@ ds_metrics_render(ngx_http_request_t *r)
     p = ds_metrics_nchan(p, last, ctx->nchan_status);
     body.len = p - body.data;
 
-    return ds_send_body(r, NGX_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
+    return ds_send_body(r, NGX_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                        &body, 1);
 }
 
 

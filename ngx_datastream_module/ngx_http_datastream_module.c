@@ -18,6 +18,7 @@ static char *ds_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ds_create_loc_conf(ngx_conf_t *cf);
 static char *ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static ngx_int_t ds_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ds_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ds_init_process(ngx_cycle_t *cycle);
 static void ds_exit_process(ngx_cycle_t *cycle);
 static char *ds_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -74,6 +75,20 @@ static ngx_command_t  ds_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_datastream_main_conf_t, key_cache_ttl),
+      NULL },
+
+    { ngx_string("datastream_history_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_datastream_main_conf_t, history_cache),
+      NULL },
+
+    { ngx_string("datastream_log_redact"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_datastream_main_conf_t, log_redact),
       NULL },
 
     { ngx_string("datastream_auth"),
@@ -171,7 +186,7 @@ ngx_module_t  ngx_http_datastream_module = {
     ds_commands,                           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ds_init_module,                        /* init module */
     ds_init_process,                       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -204,6 +219,8 @@ ds_create_main_conf(ngx_conf_t *cf)
     dmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->token_ttl = NGX_CONF_UNSET;
     dmcf->key_cache_ttl = NGX_CONF_UNSET_MSEC;
+    dmcf->log_redact = NGX_CONF_UNSET;
+    dmcf->history_cache = NGX_CONF_UNSET_SIZE;
 
     return dmcf;
 }
@@ -226,6 +243,8 @@ ds_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(dmcf->redis_timeout, 1000);
     ngx_conf_init_value(dmcf->token_ttl, 30);
     ngx_conf_init_msec_value(dmcf->key_cache_ttl, 5000);
+    ngx_conf_init_value(dmcf->log_redact, 1);
+    ngx_conf_init_size_value(dmcf->history_cache, 8 * 1024 * 1024);
 
     if (dmcf->secret.len == 0 && dmcf->secret_env.len == 0) {
         /*
@@ -275,6 +294,22 @@ ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_datastream_loc_conf_t *prev = parent;
     ngx_http_datastream_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_datastream_main_conf_t  *dmcf;
+
+    /*
+     * the core module has merged error_log already: the chain is final,
+     * unless it is the main one (wrapped when the module is initialized)
+     */
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_datastream_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (dmcf->log_redact && clcf->error_log != &cf->cycle->new_log
+        && ds_log_redact_chain(cf->pool, clcf->error_log) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_value(conf->auth, prev->auth, 1);
     ngx_conf_merge_uint_value(conf->rate_limit_sk, prev->rate_limit_sk, 1000);
@@ -440,6 +475,29 @@ ds_phase_handler_add(ngx_conf_t *cf, ngx_http_phases phase,
 }
 
 
+/* LOG phase handlers run in their order: this one before the access log */
+static ngx_int_t
+ds_log_handler_add_first(ngx_conf_t *cf, ngx_http_handler_pt handler)
+{
+    ngx_array_t                *handlers;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    if (ngx_array_push(handlers) == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = handler;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ds_postconfiguration(ngx_conf_t *cf)
 {
@@ -451,17 +509,36 @@ ds_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* credentials leave the request line before anything can log it */
+    /*
+     * credentials leave the request line before anything can log it, and
+     * that of a request nginx refused before POST_READ before the access
+     * log writes it
+     */
     if (ds_phase_handler_add(cf, NGX_HTTP_POST_READ_PHASE, ds_redact_handler)
         != NGX_OK
         || ds_phase_handler_add(cf, NGX_HTTP_PREACCESS_PHASE,
                                 ds_stream_phase_handler)
-           != NGX_OK)
+           != NGX_OK
+        || ds_log_handler_add_first(cf, ds_redact_log_handler) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return ds_subscriber_filter_init(cf);
+}
+
+
+static ngx_int_t
+ds_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_datastream_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_datastream_module);
+    if (dmcf == NULL || !dmcf->log_redact) {
+        return NGX_OK;
+    }
+
+    return ds_log_redact_init_module(cycle);
 }
 
 
@@ -487,6 +564,7 @@ static void
 ds_exit_process(ngx_cycle_t *cycle)
 {
     ds_redis_exit_process();
+    ds_history_exit_process();
 }
 
 

@@ -60,6 +60,8 @@ typedef struct {
     ngx_str_t                  secret;       /* from the file, or the env at worker start */
     time_t                     token_ttl;
     ngx_msec_t                 key_cache_ttl;
+    ngx_flag_t                 log_redact;
+    size_t                     history_cache;  /* bytes per worker, 0: off */
     ngx_shm_zone_t            *metrics_zone;
 } ngx_http_datastream_main_conf_t;
 
@@ -142,6 +144,9 @@ struct ds_ctx_s {
     ngx_uint_t                 rl_reset;
     ds_continue_pt             next;
     ngx_uint_t                 step_base;     /* first data reply after rate-limit */
+    ngx_str_t                  history;       /* its key, without the prefix */
+    ngx_str_t                 *history_rev;   /* its revision, or NULL */
+    unsigned                   history_read:1; /* members in the first round trip */
     ngx_array_t               *games;         /* of ds_game_t, for /api/games */
     ngx_event_t                start;         /* subscriber: deferred start */
     ngx_buf_t                 *nchan_status;  /* metrics: nchan's figures */
@@ -182,8 +187,10 @@ void ds_cmd_set_str(ds_cmd_t *cmd, int i, ngx_str_t *s);
 
 /* replies */
 ngx_int_t ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ds_send_parts(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *parts,
+    ngx_uint_t n);
 ngx_int_t ds_send_body(ngx_http_request_t *r, ngx_uint_t status, const char *type,
-    ngx_str_t *body);
+    ngx_str_t *parts, ngx_uint_t n);
 ngx_int_t ds_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ds_send_unavailable(ngx_http_request_t *r);
@@ -217,6 +224,14 @@ ngx_int_t ds_ratelimit_check(ngx_http_request_t *r, ds_ctx_t *ctx,
     ds_reply_t *replies);
 ngx_int_t ds_ratelimit_headers(ngx_http_request_t *r, ds_ctx_t *ctx);
 
+/* history answers, cached per worker by revision */
+ngx_int_t ds_history_known(ngx_str_t *name);
+ngx_int_t ds_history_cached(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *rev,
+    ngx_uint_t limit);
+ngx_int_t ds_history_answer(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *rev,
+    ngx_uint_t limit, ds_reply_t *members);
+void ds_history_exit_process(void);
+
 /* handlers */
 ngx_int_t ds_api_handler(ngx_http_request_t *r);
 ngx_int_t ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash);
@@ -225,9 +240,14 @@ ngx_int_t ds_subscriber_auth_handler(ngx_http_request_t *r);
 ngx_int_t ds_subscriber_filter_init(ngx_conf_t *cf);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
 ngx_int_t ds_redact_handler(ngx_http_request_t *r);
+ngx_int_t ds_redact_log_handler(ngx_http_request_t *r);
 ngx_int_t ds_subscriber_shim_upstream(ngx_http_request_t *r, off_t len);
 ngx_int_t ds_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ds_readyz_handler(ngx_http_request_t *r);
+
+/* error log writer */
+ngx_int_t ds_log_redact_chain(ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ds_log_redact_init_module(ngx_cycle_t *cycle);
 
 /* metrics */
 ngx_int_t ds_metrics_init_conf(ngx_conf_t *cf, ngx_http_datastream_main_conf_t *dmcf);
@@ -243,6 +263,10 @@ ngx_int_t ds_pick_subprotocol(const u_char *p, size_t len, ngx_str_t *out);
 ngx_int_t ds_origin_listed(const u_char *list, size_t list_len,
     const u_char *origin, size_t origin_len);
 ngx_int_t ds_url_origin(const u_char *p, size_t len, ngx_str_t *out);
+
+/* log line scrubber (pure) */
+size_t ds_log_scrub(const u_char *in, size_t len, u_char *out, size_t size,
+    ngx_uint_t *hits);
 
 /* json (pure) */
 const u_char *ds_json_skip_value(const u_char *p, const u_char *end, ngx_uint_t depth);

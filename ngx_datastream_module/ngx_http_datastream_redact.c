@@ -5,6 +5,13 @@
  * arguments in the request line are replaced with "[redacted]", in a copy
  * allocated from the request pool. r->args keeps the real values: the
  * authorization reads them from there, and nchan its last_event_id.
+ *
+ * A request nginx refuses while reading its header (a malformed request
+ * line, a duplicate Host, too large headers) never reaches POST_READ, and
+ * nginx takes its request line from the raw bytes. So in the LOG phase,
+ * before the access log, the request line and the URI ($uri: a key sent as
+ * a path segment) of every request go through the log line scrubber
+ * (ngx_http_datastream_scrub.c).
  */
 
 #include "ngx_http_datastream_module.h"
@@ -144,3 +151,56 @@ ds_redact_handler(ngx_http_request_t *r)
     return NGX_DECLINED;
 }
 
+
+/* a copy of s from the pool, scrubbed, when it holds a credential */
+static ngx_int_t
+ds_redact_scrub(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   hits;
+
+    len = ds_log_scrub(s->data, s->len, NULL, 0, &hits);
+    if (hits == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ds_log_scrub(s->data, s->len, p, len, &hits);
+
+    s->data = p;
+    s->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ds_redact_log_handler(ngx_http_request_t *r)
+{
+    u_char  *p;
+
+    /* as nginx's $request of a request whose line was never parsed */
+    if (r->request_line.data == NULL && r->request_start) {
+        for (p = r->request_start; p < r->header_in->last; p++) {
+            if (*p == CR || *p == LF) {
+                break;
+            }
+        }
+
+        r->request_line.len = p - r->request_start;
+        r->request_line.data = r->request_start;
+    }
+
+    if (ds_redact_scrub(r->pool, &r->request_line) != NGX_OK
+        || ds_redact_scrub(r->pool, &r->uri) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

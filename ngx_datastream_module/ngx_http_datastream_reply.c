@@ -56,12 +56,15 @@ ds_header_in(ngx_http_request_t *r, const char *name, size_t len)
 }
 
 
+/* the body is the concatenation of n parts, sent without copying them */
 ngx_int_t
 ds_send_body(ngx_http_request_t *r, ngx_uint_t status, const char *type,
-    ngx_str_t *body)
+    ngx_str_t *parts, ngx_uint_t n)
 {
     ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_chain_t  *out, **next;
+    ngx_uint_t    i;
+    off_t         len;
     ngx_int_t     rc;
 
     r->headers_out.status = status;
@@ -69,41 +72,61 @@ ds_send_body(ngx_http_request_t *r, ngx_uint_t status, const char *type,
     r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_lowcase = NULL;
 
-    if (body == NULL || body->len == 0) {
+    len = 0;
+    for (i = 0; i < n; i++) {
+        len += parts[i].len;
+    }
+
+    r->headers_out.content_length_n = len;
+
+    if (len == 0) {
         r->header_only = 1;
-        r->headers_out.content_length_n = 0;
         return ngx_http_send_header(r);
     }
 
-    r->headers_out.content_length_n = body->len;
+    out = NULL;
+    next = &out;
+    b = NULL;
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < n; i++) {
+        if (parts[i].len == 0) {
+            continue;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        *next = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || *next == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = parts[i].data;
+        b->last = parts[i].data + parts[i].len;
+        b->memory = 1;
+
+        (*next)->buf = b;
+        (*next)->next = NULL;
+        next = &(*next)->next;
     }
 
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
 
     rc = ngx_http_send_header(r);
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
 
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_output_filter(r, out);
 }
 
 
 ngx_int_t
-ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
+ds_send_parts(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *parts,
+    ngx_uint_t n)
 {
-    ds_ctx_t  *ctx;
+    ds_ctx_t   *ctx;
+    ngx_uint_t  i;
+    off_t       len;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
 
@@ -116,14 +139,26 @@ ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
             return NGX_ERROR;
         }
 
+        len = 0;
+        for (i = 0; i < n; i++) {
+            len += parts[i].len;
+        }
+
         if (ctx->route == DS_ROUTE_SUBSCRIBE && r != r->main && status >= 300
-            && ds_subscriber_shim_upstream(r, body ? (off_t) body->len : 0) != NGX_OK)
+            && ds_subscriber_shim_upstream(r, len) != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    return ds_send_body(r, status, DS_CONTENT_TYPE, body);
+    return ds_send_body(r, status, DS_CONTENT_TYPE, parts, n);
+}
+
+
+ngx_int_t
+ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
+{
+    return ds_send_parts(r, status, body, body ? 1 : 0);
 }
 
 

@@ -30,6 +30,7 @@ if [ -z "${DS_NGINX_RLIMIT_NOFILE:-}" ]; then
     DS_NGINX_RLIMIT_NOFILE=$(ulimit -Hn)
     [ "$DS_NGINX_RLIMIT_NOFILE" = unlimited ] && DS_NGINX_RLIMIT_NOFILE=1048576
 fi
+: "${DS_HISTORY_CACHE:=8m}"
 : "${DS_NCHAN_BUFFER_LENGTH:=1000}"
 : "${DS_NCHAN_MESSAGE_TIMEOUT:=1h}"
 : "${DS_HTML_ROOT:=$(cd "$here/../../html" 2>/dev/null && pwd || echo /usr/share/datastream/html)}"

@@ -9,7 +9,9 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use AttackKit;
 
-my ($stack, $k) = attack_stack();
+# debug: nginx then logs every request header, on top of the refused
+# request lines and duplicate or too long headers it logs at info
+my ($stack, $k) = attack_stack(nginx => { env => { DS_NGINX_LOG_LEVEL => 'debug' } });
 my $port   = $stack->port('nginx_http');
 my $secret = $stack->token_secret;
 my ($SK, $PK, $REVOKED) = @$k{qw(sk pk revoked)};
@@ -147,6 +149,33 @@ for my $c (@stream) {
     check_error(request($port, 'GET', $path, $headers), $status, $message, "$name -> $status");
 }
 
+# ---------------------------------------------------------------- refused by nginx itself
+# nginx answers these before the module sees them, and logs the request
+# line or the header as the client sent it (see check_logs at the end)
+{
+    my $head = "Host: 127.0.0.1:$port\r\nConnection: close\r\n";
+    my $pad = 'a' x 9000;   # past large_client_header_buffers (8k)
+    my @refused = (
+        # name, request bytes, status
+        ['invalid method, key in ?api_key=',   "G\@T /sse/crash?api_key=$SK HTTP/1.1\r\n$head\r\n", 400],
+        ['control byte in the URI, ?token=',   "GET /sse/crash?token=$tok\x01 HTTP/1.1\r\n$head\r\n", 400],
+        ['unsupported version, ?api_key=',     "GET /sse/crash?api_key=$SK HTTP/2.7\r\n$head\r\n", 505],
+        ['too long URI with ?api_key=',        "GET /sse/crash?api_key=$SK&pad=$pad HTTP/1.1\r\n$head\r\n", 414],
+        ['duplicate Authorization headers',    "GET /api/latest/crash HTTP/1.1\r\n${head}Authorization: Bearer $SK\r\nAuthorization: Bearer $PK\r\n\r\n", 400],
+        ['duplicate Host headers with a key',  "GET /api/latest/crash HTTP/1.1\r\nHost: $SK\r\nHost: $PK\r\nConnection: close\r\n\r\n", 400],
+        ['too long X-API-Key header',          "GET /api/latest/crash HTTP/1.1\r\n${head}X-API-Key: $SK$pad\r\n\r\n", 400],
+        ['too long subprotocol with a token',  "GET /ws/crash HTTP/1.1\r\n${head}Sec-WebSocket-Protocol: $tok, $pad\r\n\r\n", 400],
+    );
+    for my $c (@refused) {
+        my ($name, $bytes, $status) = @$c;
+        check_status(raw_request($port, $bytes), $status, "refused by nginx: $name -> $status");
+    }
+    check_error(request($port, 'GET', "/api/latest/$SK", [['X-API-Key', $SK]]),
+                404, undef, 'REST: a key as the path segment -> 404');
+    check_error(request($port, 'GET', "/sse/$SK", [['X-API-Key', $SK]]),
+                404, undef, 'SSE: a key as the channel -> 404');
+}
+
 # ---------------------------------------------------------------- replay after expiry
 {
     my $short = forge_token(key => $SK, secret => $secret, expiry => int(time) + 2);
@@ -172,5 +201,8 @@ for my $c (@stream) {
                 401, undef, 'WS: token of a key revoked after minting -> 401');
 }
 
-check_logs($stack, [$secret], 'nginx');
+# the secret, and every key's hex part (also upper case, also cut short by
+# a blank), anywhere in the error log (debug level) and the access log
+check_logs($stack, [$secret, map { (substr($_, 8), uc substr($_, 8), substr($_, 28, 32)) } $SK, $PK, $REVOKED],
+           'nginx');
 done_testing;

@@ -114,11 +114,15 @@ sub round_json {
          . qq("timestamp":$r{timestamp}});
 }
 
+my $REVISION = 0;
+
 sub add_round {
     my (%r) = @_;
     my $json = round_json(%r);
-    redis('ZADD', "${PREFIX}h:game:$r{slug}", $r{round_id}, $json);
-    redis('ZADD', "${PREFIX}h:type:$r{type}", $r{round_id}, $json);
+    for my $history ("h:game:$r{slug}", "h:type:$r{type}") {
+        redis('ZADD', "$PREFIX$history", $r{round_id}, $json);
+        redis('HSET', "${PREFIX}hrev", $history, sprintf('%.6f.%d', Time::HiRes::time(), ++$REVISION));
+    }
     return $json;
 }
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 typedef enum { KIND_TEXT, KIND_INT } var_kind;
 
@@ -50,6 +52,11 @@ static const var_spec vars[] = {
     INT("NAK_DELAY_BASE_MS", "500", nak_delay_base_ms, 10, 600000,
         "redelivery delay after a first failure; doubles per delivery"),
     INT("NAK_DELAY_MAX_MS", "30000", nak_delay_max_ms, 10, 3600000, "cap of the redelivery delay"),
+    INT("PUBLICATION_LEASE_MS", "10000", publication_lease_ms, 1000, 600000,
+        "lifetime of a round's publication lease (renewed while held); bounds how long a killed "
+        "replica delays the round"),
+    INT("LEASE_WAIT_MS", "25", lease_wait_ms, 1, 60000,
+        "redelivery delay of a round waiting for another replica's lease; doubles per delivery"),
     INT("SHUTDOWN_GRACE", "20", shutdown_grace_s, 1, 600, "seconds to finish in-flight work on SIGTERM"),
     INT("LAG_REFRESH_MS", "5000", lag_refresh_ms, 100, 600000, "how often consumer lag is read"),
     TEXT("METRICS_ADDR", "127.0.0.1", metrics_addr, "address of /healthz /readyz /metrics"),
@@ -167,6 +174,24 @@ static bool subject_token_valid(const char *s)
     return true;
 }
 
+/* host:pid:random. The random part keeps a restarted process (same host, a reused pid) from
+ * taking over the leases of its dead predecessor, whose batches were never published. */
+static int make_owner(ds_config *cfg, char *err, size_t err_size)
+{
+    char host[DS_HOST_MAX];
+    uint64_t random_part;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    if (getrandom(&random_part, sizeof random_part, 0) != (ssize_t)sizeof random_part) {
+        snprintf(err, err_size, "no random bytes for the owner id: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(cfg->owner, sizeof cfg->owner, "%s:%ld:%016llx", host, (long)getpid(),
+             (unsigned long long)random_part);
+    return 0;
+}
+
 int ds_config_load(ds_config *cfg, char *err, size_t err_size)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -200,5 +225,5 @@ int ds_config_load(ds_config *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "REDIS_PREFIX, METRICS_ADDR and NATS_URL must not be empty");
         return -1;
     }
-    return 0;
+    return make_owner(cfg, err, err_size);
 }

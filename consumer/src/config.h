@@ -37,12 +37,17 @@ typedef struct {
     int64_t unknown_game_max_deliveries;
     int64_t nak_delay_base_ms;
     int64_t nak_delay_max_ms;
+    int64_t publication_lease_ms;
+    int64_t lease_wait_ms;
     int64_t shutdown_grace_s;
     int64_t lag_refresh_ms;
     char metrics_addr[DS_HOST_MAX];
     int64_t metrics_port;
     char log_level[16];
     int64_t create_stream;
+    /* Not from the environment: made at load, unique per process (host, pid, random part);
+     * names this process as the holder of publication leases. */
+    char owner[DS_HOST_MAX + 64];
 } ds_config;
 
 /* Reads the environment through getenv. Returns 0, or -1 with a message in err. */

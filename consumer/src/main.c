@@ -166,8 +166,9 @@ int main(int argc, char **argv)
         ds_log(LOG_ERROR, "signal setup failed", NULL);
         return 1;
     }
-    ds_log(LOG_INFO, "starting", "{s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url, "redis_url",
-           cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream);
+    ds_log(LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url,
+           "redis_url", cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream,
+           "owner", cfg.owner);
     int rc = run(&cfg);
     nats_CloseAndWait(2000);
     ds_log(LOG_INFO, "stopped", "{s:i}", "exit_code", rc);

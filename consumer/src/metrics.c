@@ -29,6 +29,8 @@ static struct {
     uint64_t redeliveries;
     uint64_t sink_errors[SINK_COUNT];
     double stage_seconds[STAGE_COUNT];
+    uint64_t lease_waits;
+    uint64_t coalesced;
     int64_t lag;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -70,6 +72,20 @@ void ds_metrics_stage(ds_stage stage, double seconds)
 {
     pthread_mutex_lock(&m.lock);
     m.stage_seconds[stage] += seconds;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void ds_metrics_lease_wait(void)
+{
+    pthread_mutex_lock(&m.lock);
+    m.lease_waits++;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void ds_metrics_coalesced(size_t count)
+{
+    pthread_mutex_lock(&m.lock);
+    m.coalesced += count;
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -140,6 +156,14 @@ char *ds_metrics_render(void)
     for (int s = 0; s < SINK_COUNT; s++)
         line(&t, "datastream_sink_errors_total{sink=\"%s\"} %llu\n", sink_names[s],
              (unsigned long long)m.sink_errors[s]);
+    ds_text_raw(&t, "# HELP datastream_publication_lease_waits_total Messages NAKed while another "
+                    "process held their round's publication lease.\n"
+                    "# TYPE datastream_publication_lease_waits_total counter\n");
+    line(&t, "datastream_publication_lease_waits_total %llu\n", (unsigned long long)m.lease_waits);
+    ds_text_raw(&t, "# HELP datastream_publications_coalesced_total Publications dropped because "
+                    "a newer version of their round overtook them.\n"
+                    "# TYPE datastream_publications_coalesced_total counter\n");
+    line(&t, "datastream_publications_coalesced_total %llu\n", (unsigned long long)m.coalesced);
     ds_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
                     "# TYPE datastream_stage_seconds_total counter\n");
     for (int s = 0; s < STAGE_COUNT; s++)

@@ -31,6 +31,10 @@ void ds_metrics_set_lag(int64_t lag);
 void ds_metrics_set_dependency(ds_dependency dep, bool up);
 bool ds_metrics_dependency(ds_dependency dep);
 void ds_metrics_stage(ds_stage stage, double seconds);
+/* A message NAKed because another process holds its round's publication lease. */
+void ds_metrics_lease_wait(void);
+/* Publications dropped because a newer version of their round overtook them. */
+void ds_metrics_coalesced(size_t count);
 
 /* Returns a malloc'd exposition text, or NULL. */
 char *ds_metrics_render(void);

@@ -50,6 +50,7 @@ typedef struct batch {
     round_item *items;
     size_t count;
     bool applied;               /* false: every message was already settled (retried) */
+    double leased_at;   /* when its publication leases were last taken or renewed (at least) */
 } batch;
 
 /* Adds the time since *mark to a stage and moves the mark to now. */
@@ -173,6 +174,20 @@ out:
     return rc;
 }
 
+/* Another process holds the lease of these rounds: it publishes an older version first. The
+ * message comes back shortly, as a duplicate whose publication is still owed, and tries again;
+ * by then it may have been overtaken, and is then not published at all (coalesced). */
+static void wait_for_leases(batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        if (!it->settled && it->apply.publish == PUBLISH_LEASE_BUSY) {
+            ds_settle_lease_wait(b->st->cfg, &it->d, (char)it->ev.op);
+            it->settled = true;
+        }
+    }
+}
+
 static int apply_all(batch *b)
 {
     ds_round_apply *applies = calloc(b->count, sizeof *applies);
@@ -198,6 +213,7 @@ static int apply_all(batch *b)
     ds_metrics_set_dependency(DEP_REDIS, true);
     for (size_t k = 0; k < n; k++)
         b->items[index[k]].apply = applies[k];
+    wait_for_leases(b);
     rc = 0;
 out:
     free(applies);
@@ -213,9 +229,9 @@ static int publish_owed(batch *b, ds_publication *pubs, round_item **owner, doub
     size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || !it->apply.publish || it->nchan_done)
+        if (it->settled || it->apply.publish != PUBLISH_OWED || it->nchan_done)
             continue;
-        pubs[n] = (ds_publication){it->apply.slug, it->apply.type, it->json, false};
+        pubs[n] = (ds_publication){it->ev.row.id, it->apply.slug, it->apply.type, it->json, false};
         owner[n++] = it;
     }
     if (n > 0) {
@@ -232,8 +248,9 @@ static int publish_owed(batch *b, ds_publication *pubs, round_item **owner, doub
     n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (!it->settled && it->apply.publish)
-            pubs[n++] = (ds_publication){it->apply.slug, it->apply.type, it->json, true};
+        if (!it->settled && it->apply.publish == PUBLISH_OWED)
+            pubs[n++] = (ds_publication){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
+                                         true};
     }
     if (n == 0)
         return 0;
@@ -242,6 +259,75 @@ static int publish_owed(batch *b, ds_publication *pubs, round_item **owner, doub
     lap(STAGE_NATS, mark);
     if (rc != 0)
         ds_metrics_sink_error(SINK_NATS);
+    return rc;
+}
+
+static bool lease_aged(const ds_config *cfg, const batch *b, double now)
+{
+    return (now - b->leased_at) * 1000.0 >= (double)cfg->publication_lease_ms / 4;
+}
+
+/* Collects the owed publications of b into items; lease renewal covers exactly these. */
+static size_t owed_publications(batch *b, ds_round_apply **items, round_item **owner)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        if (!it->settled && it->apply.publish == PUBLISH_OWED) {
+            owner[n] = it;
+            items[n++] = &it->apply;
+        }
+    }
+    return n;
+}
+
+/* Before a publication attempt: renews this process's publication leases for the batch being
+ * published and for the one queued behind it (whose leases must not run out while this one is
+ * retried), and drops the versions that lost their lease to a newer version: published now,
+ * they would follow it. Leases renewed less than a quarter of their lifetime ago are only
+ * renewed on a retry. -1 when Redis could not tell: the attempt is not made then. */
+static int renew_leases(ds_rounds_stage *st, batch *b, bool retrying)
+{
+    pthread_mutex_lock(&st->lock);
+    /* The fetch thread leaves the queued batch alone until it is handed over. */
+    batch *batches[2] = {b, st->waiting && st->waiting->applied ? st->waiting : NULL};
+    size_t cap = b->count + (batches[1] ? batches[1]->count : 0) + 1;
+    ds_round_apply **items = calloc(cap, sizeof *items);
+    round_item **owner = calloc(cap, sizeof *owner);
+    bool *keep = calloc(cap, sizeof *keep);
+    double now = ds_now();
+    size_t n = 0;
+    int rc = -1;
+    if (!items || !owner || !keep)
+        goto out;
+    for (int k = 0; k < 2; k++)
+        if (batches[k] && (retrying || lease_aged(st->cfg, batches[k], now)))
+            n += owed_publications(batches[k], items + n, owner + n);
+    if (ds_redis_hold_leases(st->publish_redis, items, n, keep) != 0) {
+        ds_metrics_sink_error(SINK_REDIS);
+        goto out;
+    }
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!keep[i]) {
+            owner[i]->apply.publish = PUBLISH_NONE;
+            dropped++;
+        }
+    }
+    if (dropped > 0) {
+        ds_metrics_coalesced(dropped);
+        ds_log(LOG_INFO, "publications overtaken by newer versions, dropped", "{s:i}", "count",
+               (int)dropped);
+    }
+    for (int k = 0; k < 2; k++)
+        if (batches[k] && (retrying || lease_aged(st->cfg, batches[k], now)))
+            batches[k]->leased_at = now;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&st->lock);
+    free(items);
+    free(owner);
+    free(keep);
     return rc;
 }
 
@@ -301,9 +387,13 @@ static void publish_and_settle(batch *b)
     /* In-progress is sent once per pause: a third of ACK_WAIT leaves room for the attempt. */
     if (cap > st->cfg->ack_wait_s * 1000 / 3)
         cap = st->cfg->ack_wait_s * 1000 / 3;
+    /* Leases are renewed before each attempt: the pause must leave most of their lifetime. */
+    if (cap > st->cfg->publication_lease_ms / 4)
+        cap = st->cfg->publication_lease_ms / 4;
     int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
     double mark = ds_now();
-    while (publish_owed(b, pubs, owner, &mark) != 0) {
+    bool retrying = false;
+    while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, owner, &mark) != 0) {
         if (!hold(st, b, (int)pause)) {
             ds_log(LOG_WARN, "publication still failing at shutdown, batch NAKed", NULL);
             st->gave_up = true;
@@ -312,9 +402,10 @@ static void publish_and_settle(batch *b)
         }
         mark = ds_now();
         pause = pause * 2 < cap ? pause * 2 : cap;
+        retrying = true;
     }
     for (size_t i = 0; i < b->count; i++)
-        if (!b->items[i].settled && b->items[i].apply.publish)
+        if (!b->items[i].settled && b->items[i].apply.publish == PUBLISH_OWED)
             done[ndone++] = &b->items[i].apply;
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
      * published twice; only a replay from the stream would publish again. */
@@ -351,14 +442,16 @@ static void skip_repeated_publications(batch *b, const batch *handed)
 {
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || !it->apply.publish || it->apply.status != APPLY_DUPLICATE)
+        if (it->settled || it->apply.publish != PUBLISH_OWED || it->apply.status != APPLY_DUPLICATE)
             continue;
-        for (size_t j = 0; j < i && it->apply.publish; j++)
-            if (!b->items[j].settled && b->items[j].apply.publish && same_version(&b->items[j], it))
-                it->apply.publish = false;
-        for (size_t j = 0; handed && j < handed->count && it->apply.publish; j++)
-            if (handed->applied && handed->items[j].apply.publish && same_version(&handed->items[j], it))
-                it->apply.publish = false;
+        for (size_t j = 0; j < i && it->apply.publish == PUBLISH_OWED; j++)
+            if (!b->items[j].settled && b->items[j].apply.publish == PUBLISH_OWED &&
+                same_version(&b->items[j], it))
+                it->apply.publish = PUBLISH_NONE;
+        for (size_t j = 0; handed && j < handed->count && it->apply.publish == PUBLISH_OWED; j++)
+            if (handed->applied && handed->items[j].apply.publish == PUBLISH_OWED &&
+                same_version(&handed->items[j], it))
+                it->apply.publish = PUBLISH_NONE;
     }
 }
 
@@ -463,7 +556,7 @@ void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
         ds_log(LOG_ERROR, "out of memory for a batch", NULL);
         return;     /* unacked: redelivered after ACK_WAIT */
     }
-    *b = (batch){st, *list, items, (size_t)list->Count, false};
+    *b = (batch){st, *list, items, (size_t)list->Count, false, 0};
     *list = (natsMsgList){0};
     for (size_t i = 0; i < b->count; i++)
         ds_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
@@ -471,6 +564,8 @@ void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
     lap(STAGE_DECODE, &mark);
     int rc = map_all(b);
     lap(STAGE_GAMES_LOOKUP, &mark);
+    /* Before the call that takes the leases: they live at least that long from here. */
+    b->leased_at = ds_now();
     if (rc == 0)
         rc = apply_all(b);
     lap(STAGE_REDIS_APPLY, &mark);

@@ -3,7 +3,9 @@
  * then NATS), records the publications and settles every message (ack only once the read
  * model and the publications succeeded). While one batch is being published the next one is
  * fetched and applied; batches are published and settled in fetch order. A failing
- * publication is retried in place while the next batch waits, so channels stay in order. */
+ * publication is retried in place while the next batch waits, so channels stay in order.
+ * Across processes, a round's versions are published only by the holder of its publication
+ * lease (sink_redis.h); a message whose round another process holds waits (NAK). */
 #ifndef DS_PROCESS_ROUNDS_H
 #define DS_PROCESS_ROUNDS_H
 

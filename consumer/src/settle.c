@@ -42,17 +42,36 @@ void ds_settle_ack(ds_delivery *d, char op, ds_result result)
     ds_metrics_processed(op, result, ds_now() - d->received_at);
 }
 
-void ds_settle_retry(const ds_config *cfg, ds_delivery *d, char op)
+/* base, doubled per earlier delivery, at most NAK_DELAY_MAX_MS. */
+static int64_t growing_delay(const ds_config *cfg, int64_t base, uint64_t deliveries)
 {
-    int64_t delay = cfg->nak_delay_base_ms;
-    for (uint64_t i = 1; i < d->deliveries && delay < cfg->nak_delay_max_ms; i++)
+    int64_t delay = base;
+    for (uint64_t i = 1; i < deliveries && delay < cfg->nak_delay_max_ms; i++)
         delay *= 2;
-    if (delay > cfg->nak_delay_max_ms)
-        delay = cfg->nak_delay_max_ms;
+    return delay < cfg->nak_delay_max_ms ? delay : cfg->nak_delay_max_ms;
+}
+
+static void nak(ds_delivery *d, char op, int64_t delay)
+{
     natsStatus s = natsMsg_NakWithDelay(d->msg, delay, NULL);
     if (s != NATS_OK)
         log_settle_failure("nak failed", s);
     ds_metrics_processed(op, RESULT_RETRIED, ds_now() - d->received_at);
+}
+
+void ds_settle_retry(const ds_config *cfg, ds_delivery *d, char op)
+{
+    nak(d, op, growing_delay(cfg, cfg->nak_delay_base_ms, d->deliveries));
+}
+
+/* The holder normally publishes within milliseconds, hence the short first delay. It grows
+ * because every wait is a delivery that counts against MAX_DELIVER: a holder retrying through
+ * a publisher outage keeps its lease for as long as the outage lasts, and a fixed short delay
+ * would use up MAX_DELIVER within seconds and make JetStream drop the message. */
+void ds_settle_lease_wait(const ds_config *cfg, ds_delivery *d, char op)
+{
+    ds_metrics_lease_wait();
+    nak(d, op, growing_delay(cfg, cfg->lease_wait_ms, d->deliveries));
 }
 
 void ds_settle_dead_letter(const ds_config *cfg, jsCtx *js, ds_delivery *d, char op,

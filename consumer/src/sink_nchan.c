@@ -60,28 +60,49 @@ static size_t name_index(const char **names, size_t *count, const char *name)
     return (*count)++;
 }
 
+static size_t id_index(int64_t *ids, size_t *count, int64_t id)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (ids[i] == id)
+            return i;
+    ids[*count] = id;
+    return (*count)++;
+}
+
+/* Notes that entry k of a table (a game, a round) travels on connection c; true when it
+ * already travels on another one. fresh: k was just added to the table. */
+static bool on_two_connections(size_t *conn_of, size_t k, bool fresh, size_t c)
+{
+    if (fresh)
+        conn_of[k] = c;
+    return conn_of[k] != c;
+}
+
 /* Spreads the publications over the connections by game type, so every publication to a
  * channel travels on one connection and nchan receives each channel's rounds in order.
- * A game seen with two types in one batch (rows carrying their own game_type) would tie
- * two connections together: then the whole batch uses the first connection. */
+ * A game seen with two types in one batch (rows carrying their own game_type), or a round
+ * whose versions in the batch have two types, would tie two connections together: then the
+ * whole batch uses the first connection, so that those publications keep their order too. */
 static int assign_connections(const ds_nchan *n, const ds_publication *pubs, size_t count,
                               size_t *conn)
 {
     const char **types = calloc(count, sizeof *types);
     const char **slugs = calloc(count, sizeof *slugs);
+    int64_t *rounds = calloc(count, sizeof *rounds);
     size_t *slug_conn = calloc(count, sizeof *slug_conn);
-    size_t ntypes = 0, nslugs = 0;
+    size_t *round_conn = calloc(count, sizeof *round_conn);
+    size_t ntypes = 0, nslugs = 0, nrounds = 0;
     bool tied = false;
     int rc = -1;
-    if (!types || !slugs || !slug_conn)
+    if (!types || !slugs || !rounds || !slug_conn || !round_conn)
         goto out;
     for (size_t i = 0; i < count; i++) {
         conn[i] = name_index(types, &ntypes, pubs[i].type) % n->nconn;
         size_t before = nslugs, s = name_index(slugs, &nslugs, pubs[i].slug);
-        if (s == before)
-            slug_conn[s] = conn[i];
-        else if (slug_conn[s] != conn[i])
-            tied = true;
+        tied |= on_two_connections(slug_conn, s, s == before, conn[i]);
+        before = nrounds;
+        size_t r = id_index(rounds, &nrounds, pubs[i].round_id);
+        tied |= on_two_connections(round_conn, r, r == before, conn[i]);
     }
     for (size_t i = 0; i < count && tied; i++)
         conn[i] = 0;
@@ -89,7 +110,9 @@ static int assign_connections(const ds_nchan *n, const ds_publication *pubs, siz
 out:
     free(types);
     free(slugs);
+    free(rounds);
     free(slug_conn);
+    free(round_conn);
     return rc;
 }
 

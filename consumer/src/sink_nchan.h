@@ -6,10 +6,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ds_nchan ds_nchan;
 
 typedef struct {
+    int64_t round_id;
     const char *slug;
     const char *type;
     const char *json;

@@ -10,22 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const char lua_rounds_apply[], lua_rounds_published[], lua_game_upsert[],
-    lua_game_delete[], lua_games_lookup[];
+extern const char lua_rounds_apply[], lua_rounds_published[], lua_rounds_lease[],
+    lua_game_upsert[], lua_game_delete[], lua_games_lookup[];
 
 typedef enum {
-    S_ROUNDS_APPLY, S_ROUNDS_PUBLISHED, S_GAME_UPSERT, S_GAME_DELETE, S_GAMES_LOOKUP, S_COUNT
+    S_ROUNDS_APPLY, S_ROUNDS_PUBLISHED, S_ROUNDS_LEASE, S_GAME_UPSERT, S_GAME_DELETE,
+    S_GAMES_LOOKUP, S_COUNT
 } script_id;
 
 static const char *const script_source[S_COUNT] = {
-    lua_rounds_apply, lua_rounds_published, lua_game_upsert, lua_game_delete, lua_games_lookup,
+    lua_rounds_apply, lua_rounds_published, lua_rounds_lease, lua_game_upsert, lua_game_delete,
+    lua_games_lookup,
 };
 
 #define NUM_MAX 24
 /* EVALSHA sha numkeys: the words before a script's own arguments. */
 #define CALL_HEAD 3
-/* rounds_apply.lua: prefix, history_max, version_ttl, then op, id, lsn, slug, type, json. */
-#define APPLY_FIXED_ARGS 3
+/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, then op, id, lsn, slug,
+ * type, json per event. */
+#define APPLY_FIXED_ARGS 5
 #define APPLY_ARGS_PER_EVENT 6
 
 struct ds_redis {
@@ -251,7 +254,20 @@ static int run_call(ds_redis *r, script_call *c, redisReply **reply)
     return call_once(r, c, reply, &closed);
 }
 
-static int parse_status(const redisReply *rep, ds_apply_status *status, bool *publish)
+/* Runs one call whose reply must be an array of n elements; *reply (owned by the caller, also
+ * on failure) is then that array. */
+static int run_array_call(ds_redis *r, script_call *c, size_t n, redisReply **reply)
+{
+    if (run_call(r, c, reply) != 0)
+        return -1;
+    if ((*reply)->type == REDIS_REPLY_ERROR) {
+        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", (*reply)->str);
+        return -1;
+    }
+    return (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements == n ? 0 : -1;
+}
+
+static int parse_status(const redisReply *rep, ds_apply_status *status, ds_publish_due *publish)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
         ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", rep->str);
@@ -263,12 +279,14 @@ static int parse_status(const redisReply *rep, ds_apply_status *status, bool *pu
     const char *s = rep->element[0]->str;
     *status = strcmp(s, "applied") == 0 ? APPLY_APPLIED
               : strcmp(s, "duplicate") == 0 ? APPLY_DUPLICATE : APPLY_STALE;
-    *publish = rep->element[1]->integer == 1;
+    long long due = rep->element[1]->integer;
+    *publish = due == 1 ? PUBLISH_OWED : due == 2 ? PUBLISH_LEASE_BUSY : PUBLISH_NONE;
     return 0;
 }
 
 /* Runs one call whose reply is {status, publish}. */
-static int run_status_call(ds_redis *r, script_call *c, ds_apply_status *status, bool *publish)
+static int run_status_call(ds_redis *r, script_call *c, ds_apply_status *status,
+                           ds_publish_due *publish)
 {
     redisReply *reply = NULL;
     int rc = run_call(r, c, &reply);
@@ -324,15 +342,11 @@ int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n)
         goto out;
     call_int(&call, r->cfg->history_max);
     call_int(&call, r->cfg->version_ttl_s);
+    call_str(&call, r->cfg->owner);
+    call_int(&call, r->cfg->publication_lease_ms);
     for (size_t i = 0; i < n; i++)
         add_round_event(&call, &items[i]);
-    if (run_call(r, &call, &reply) != 0)
-        goto out;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
-        goto out;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+    if (run_array_call(r, &call, n, &reply) != 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         if (parse_status(reply->element[i], &items[i].status, &items[i].publish) != 0)
@@ -345,21 +359,55 @@ out:
     return rc;
 }
 
+/* Adds round_id, lsn of each version. */
+static void add_versions(script_call *c, ds_round_apply *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        call_int(c, items[i]->ev->row.id);
+        call_lsn(c, items[i]->ev->lsn);
+    }
+}
+
 int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n)
 {
     if (n == 0)
         return 0;
     script_call call;
     ds_apply_status status;
-    bool publish;
+    ds_publish_due publish;
     int rc = -1;
-    if (call_init(&call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 2 * n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            call_int(&call, items[i]->ev->row.id);
-            call_lsn(&call, items[i]->ev->lsn);
-        }
+    if (call_init(&call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) == 0) {
+        call_str(&call, r->cfg->owner);
+        add_versions(&call, items, n);
         rc = run_status_call(r, &call, &status, &publish);
     }
+    call_free(&call);
+    return rc;
+}
+
+int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bool *keep)
+{
+    if (n == 0)
+        return 0;
+    script_call call;
+    redisReply *reply = NULL;
+    int rc = -1;
+    if (call_init(&call, S_ROUNDS_LEASE, r->cfg->redis_prefix, 2 + 2 * n) != 0)
+        goto out;
+    call_str(&call, r->cfg->owner);
+    call_int(&call, r->cfg->publication_lease_ms);
+    add_versions(&call, items, n);
+    if (run_array_call(r, &call, n, &reply) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+            goto out;
+        keep[i] = reply->element[i]->integer == 1;
+    }
+    rc = 0;
+out:
+    if (reply)
+        freeReplyObject(reply);
     call_free(&call);
     return rc;
 }
@@ -368,7 +416,7 @@ int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *s
 {
     script_call call;
     char *json = NULL;
-    bool publish;
+    ds_publish_due publish;
     int rc = -1;
     if (ev->op == OP_DELETE) {
         if (call_init(&call, S_GAME_DELETE, r->cfg->redis_prefix, 2) != 0)
@@ -423,9 +471,7 @@ int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref
         goto out;
     for (size_t i = 0; i < n; i++)
         call_int(&call, ids[i]);
-    if (run_call(r, &call, &reply) != 0)
-        goto out;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+    if (run_array_call(r, &call, n, &reply) != 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         found[i] = parse_game_entry(reply->element[i], ids[i], &out[i]);

@@ -13,13 +13,21 @@ typedef struct ds_redis ds_redis;
 
 typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE } ds_apply_status;
 
+/* Whether an event's live publication is owed, and whether this process may make it now.
+ * Only the holder of a round's publication lease publishes its versions (rounds_apply.lua). */
+typedef enum {
+    PUBLISH_NONE,       /* nothing owed */
+    PUBLISH_OWED,       /* owed; this process holds the round's lease */
+    PUBLISH_LEASE_BUSY, /* owed; another process holds the lease and publishes first */
+} ds_publish_due;
+
 typedef struct {
     const ds_round_event *ev;
     const char *json;   /* c/u/r only */
     const char *slug;
     const char *type;
     ds_apply_status status;     /* out */
-    bool publish;               /* out: live publication still owed */
+    ds_publish_due publish;     /* out */
 } ds_round_apply;
 
 ds_redis *ds_redis_new(const ds_config *cfg);
@@ -32,7 +40,11 @@ int ds_redis_ping(ds_redis *r);
 /* Each call is one pipelined round trip; -1 when Redis failed (nothing is known about
  * items without a result; replaying them is harmless). */
 int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n);
+/* Records the publications and ends this process's leases on their rounds. */
 int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n);
+/* Before a late publication attempt: renews (or takes again) this process's lease for each
+ * version; keep[i] false when the version must be dropped because a newer one overtook it. */
+int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bool *keep);
 int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *status);
 
 /* Fills out[i] for each game id found; found[i] tells which. */

@@ -10,9 +10,14 @@
 #   - the dead-letter stream is empty;
 #   - SSE subscribers of /sse/type/multiplier and /sse/double, which resume with
 #     Last-Event-ID after every disconnection, got every round of their channel in its newest
-#     version, every live version (c/u) at least once, and never an older version of a round
-#     after a newer one. Duplicates are reported, not failed (at-least-once); a lost version
-#     fails. A core NATS subscriber of rounds.type.multiplier tells, for a version the SSE
+#     version and never an older version of a round after a newer one (each round's
+#     publication lease). Duplicates are reported, not failed (at-least-once). A superseded
+#     version may be missing: the consumer coalesces a version that a newer one overtook
+#     across replicas, after a kill -9 or after a failed Redis apply; the test cannot tell
+#     reliably which versions were overtaken (that depends on when each fault hit, and Redis
+#     restarts can make nchan drop messages: docs/reliability.md, known gaps), so it reports
+#     them as a figure.
+#     A core NATS subscriber of rounds.type.multiplier tells, for a version the SSE
 #     subscriber missed, whether the consumer published it at all.
 # Figures (events, faults per kind, lost / duplicated in the read model and live) are printed
 # as diagnostics. Known failures: docs/reliability.md, "Known gaps".
@@ -538,7 +543,7 @@ my %on_nats;
     open my $fh, '<', $nats_watch_file or die;
     while (<$fh>) { chomp; $on_nats{$1}++ if /^E\t(.*)$/ }
 }
-my ($lost_rounds_total, $lost_versions_total, $reordered_total) = (0, 0, 0);
+my ($lost_rounds_total, $lost_versions_total, $superseded_total, $reordered_total) = (0, 0, 0, 0);
 my %live_report;
 for my $w (@WATCH) {
     my ($channel, $path, $gid) = @$w;
@@ -557,7 +562,7 @@ for my $w (@WATCH) {
             push @{ $order{ $v->[0] } }, $v->[1] unless $count{ $l->[3] }++;
         }
     }
-    my ($lost_versions, $lost_rounds, $lost_deleted, $reordered, $dups, $not_on_nats, $shown) = (0, 0, 0, 0, 0, 0, 0);
+    my ($lost_versions, $lost_superseded, $lost_rounds, $lost_deleted, $reordered, $dups, $not_on_nats, $shown) = (0) x 8;
     $dups += $_ - 1 for values %count;
     for my $id (keys %order) {
         my @o = @{ $order{$id} };
@@ -576,6 +581,7 @@ for my $w (@WATCH) {
         my @unseen = grep { !$count{ $live_versions[$_]{json} } } @v;
         next unless @unseen;
         $lost_versions += @unseen;
+        $lost_superseded += grep { $_ != $v[-1] } @unseen;
         # its newest version never arrived: a round that still exists (a deleted one's last
         # version was superseded by the delete, and deletes are not published live)
         if (!$count{ $live_versions[ $v[-1] ]{json} }) {
@@ -593,14 +599,15 @@ for my $w (@WATCH) {
         }
     }
     my $rate = $want{$channel} / ($EVENTS / $RATE);
-    diag sprintf '%s: %d live versions of %d rounds expected; %d versions never arrived (%d surviving rounds and %d '
-        . 'later deleted rounds whose newest version never arrived; %s), %d duplicates, %d reordered, %d other events; '
-        . '%d disconnections, %d refused reconnects, longest resume gap %.1fs (~%d messages at %.0f/s; buffer 1000)',
-        $channel, $want{$channel}, scalar keys %versions_of, $lost_versions, $lost_rounds, $lost_deleted,
+    diag sprintf '%s: %d live versions of %d rounds expected; %d versions never arrived (%d superseded ones; %d surviving '
+        . 'rounds and %d later deleted rounds whose newest version never arrived; %s), %d duplicates, %d reordered, %d other '
+        . 'events; %d disconnections, %d refused reconnects, longest resume gap %.1fs (~%d messages at %.0f/s; buffer 1000)',
+        $channel, $want{$channel}, scalar keys %versions_of, $lost_versions, $lost_superseded, $lost_rounds, $lost_deleted,
         $channel eq 'type.multiplier' ? "$not_on_nats of the versions not published on NATS either" : 'NATS not watched',
         $dups, $reordered, $unknown, $disconnects, $failed_connects, $longest, $longest * $rate, $rate;
     $lost_rounds_total += $lost_rounds;
     $lost_versions_total += $lost_versions;
+    $superseded_total += $lost_superseded;
     $reordered_total += $reordered;
     $live_report{$channel} = $dups;
 }
@@ -608,21 +615,26 @@ for my $w (@WATCH) {
 diag sprintf 'events %d (published %d, chunks re-sent %d); faults: %s; unexpected consumer exits %d',
     scalar @events, $sent, $resent, join(', ', map { "$_ $faults{$_}" } sort keys %faults), $unexpected_exits;
 diag sprintf 'read model: lost %d, duplicated %d, resurrected %d, wrong version %d; '
-    . 'live: rounds lost %d, versions lost %d, duplicated %s, reordered %d',
-    $missing, $dup_model, $extra, $wrong, $lost_rounds_total, $lost_versions_total,
+    . 'live: rounds lost %d, versions lost %d (superseded, coalesced or missed: %d), duplicated %s, reordered %d',
+    $missing, $dup_model, $extra, $wrong, $lost_rounds_total, $lost_versions_total, $superseded_total,
     join('/', map { "$_ $live_report{$_}" } sort keys %live_report), $reordered_total;
+# Counters of the consumers running now (a killed process takes its counts with it).
+my %lease_figures;
+for my $name (@CONSUMERS) {
+    my $res = eval { http_request(GET => 'http://127.0.0.1:' . $stack->port("${name}_metrics") . '/metrics') } // {};
+    for my $m (qw(datastream_publication_lease_waits_total datastream_publications_coalesced_total)) {
+        $lease_figures{$m} += $1 if ($res->{content} // '') =~ /^$m (\d+)$/m;
+    }
+}
+diag sprintf 'publication leases (consumers running at the end): %d lease waits, %d publications dropped as overtaken; '
+    . 'the test cannot tell which missing superseded versions were overtaken (coalesced by design) and which were '
+    . 'lost, so it asserts only the order and the newest version of every surviving round',
+    map { $lease_figures{$_} // 0 } qw(datastream_publication_lease_waits_total datastream_publications_coalesced_total);
 diag "faults (start-end, unix time): @fault_log";
 for my $kind (sort keys %fault) { cmp_ok $faults{$kind} // 0, '>=', 1, "fault injected: $kind" }
 is $unexpected_exits, 0, 'no consumer exited on its own';
 is $lost_rounds_total, 0, 'live subscribers got every surviving round in its newest version';
-TODO: {
-    local $TODO = 'a version overtaken by a newer one on another replica before it was published is not published (docs/reliability.md, known gaps)';
-    is $lost_versions_total, 0, 'live subscribers got every live version (c/u) of every round';
-}
-TODO: {
-    local $TODO = 'two consumer replicas can publish two versions of one round in the opposite order (docs/reliability.md, known gaps)';
-    is $reordered_total, 0, 'no older version of a round arrived after a newer one';
-}
+is $reordered_total, 0, 'no older version of a round arrived after a newer one';
 for my $name (@CONSUMERS) {
     my $pid = $stack->{procs}{$name};
     ok $pid && kill(0, $pid), "$name still running";

@@ -19,8 +19,8 @@ my $help = `$bin --help`;
 is $? >> 8, 0, '--help exits 0';
 for my $var (qw(NATS_URL REDIS_URL REDIS_PREFIX PUBLISH_URL PREFIX STREAM DURABLE_ROUNDS DURABLE_GAMES
     BATCH_SIZE FETCH_TIMEOUT_MS ACK_WAIT MAX_DELIVER MAX_ACK_PENDING HISTORY_MAX VERSION_TTL
-    MAX_MESSAGE_BYTES UNKNOWN_GAME_MAX_DELIVERIES NAK_DELAY_BASE_MS NAK_DELAY_MAX_MS SHUTDOWN_GRACE
-    LAG_REFRESH_MS METRICS_ADDR METRICS_PORT LOG_LEVEL CREATE_STREAM)) {
+    MAX_MESSAGE_BYTES UNKNOWN_GAME_MAX_DELIVERIES NAK_DELAY_BASE_MS NAK_DELAY_MAX_MS
+    PUBLICATION_LEASE_MS LEASE_WAIT_MS SHUTDOWN_GRACE LAG_REFRESH_MS METRICS_ADDR METRICS_PORT LOG_LEVEL CREATE_STREAM)) {
     like $help, qr/^  \Q$var\E +.+\[[^\]]*\]$/m, "--help lists $var with its default";
 }
 like $help, qr/^  BATCH_SIZE +.*\[64\]$/m, 'defaults shown';
@@ -37,6 +37,7 @@ my @bad = (
     [ { PREFIX => 'a.b' }, q{PREFIX: 'a.b' must be one subject token [A-Za-z0-9_-]+} ],
     [ { FETCH_TIMEOUT_MS => '6000', ACK_WAIT => '5' }, q{FETCH_TIMEOUT_MS must be below ACK_WAIT} ],
     [ { NAK_DELAY_BASE_MS => '5000', NAK_DELAY_MAX_MS => '1000' }, q{NAK_DELAY_BASE_MS must not exceed NAK_DELAY_MAX_MS} ],
+    [ { PUBLICATION_LEASE_MS => '500' }, q{PUBLICATION_LEASE_MS: 500 is outside 1000..600000} ],
 );
 for my $case (@bad) {
     my ($rc, $out) = run_consumer(%{ $case->[0] });

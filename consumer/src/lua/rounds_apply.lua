@@ -2,20 +2,32 @@
 -- event at a time (LSN per round, truncate LSN), with the writes to each history coalesced.
 -- LSNs arrive zero-padded to 20 digits so that string comparison orders them (Lua numbers
 -- lose precision above 2^53).
--- ARGV: prefix, history_max, version_ttl, then 6 per event: op, round_id, lsn, slug, type,
---       round_json (slug, type and json are empty for d and t; round_id is empty for t).
+-- ARGV: prefix, history_max, version_ttl, owner, lease_ms, then 6 per event: op, round_id,
+--       lsn, slug, type, round_json (slug, type and json are empty for d and t; round_id is
+--       empty for t). owner identifies the calling process's publication leases.
 -- Returns one {status, publish} per event: status applied|duplicate|stale; publish 1 when
--- the live publication of this event is still owed.
-local p, max, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local FIRST, STRIDE = 4, 6
+-- the live publication of this event is owed and the caller now holds the round's lease,
+-- 2 when it is owed but another process holds the lease (that one publishes an older version
+-- first; the caller retries later), 0 when nothing is owed. The read model is written either way.
+local p, max, ttl, owner, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local FIRST, STRIDE = 6, 6
 local keys_set = p .. 'h:keys'
 local truncated = redis.call('GET', p .. 'truncated_lsn')
+
+-- include lib/publication_lease.lua
+
+local function claim_publication(id, lsn)
+  return hold_lease(p, id, lsn, owner, lease_ms) and 1 or 2
+end
 
 -- History changes of this batch, per key, written at the end (or before a delete or truncate
 -- reads the histories): members to add, by round id, and round ids to remove from what the
 -- key held before the batch. Removing a round also drops its pending member, and adding
 -- comes after removing, so the final state is the one of applying the events one by one.
 local pending, removed = {}, {}
+-- Histories this batch changed, each given a new revision at the end: nginx serves a history
+-- answer it rendered again as long as the revision it was rendered at is the current one.
+local changed = {}
 local function remove(key, id)
   removed[key] = removed[key] or {}
   removed[key][tonumber(id)] = true
@@ -47,8 +59,10 @@ end
 local function flush()
   for key, ids in pairs(removed) do
     remove_pending_ids(key, ids)
+    changed[key] = true
   end
   for key, members in pairs(pending) do
+    changed[key] = true
     -- At most BATCH_SIZE (<= 1000) members: within unpack()'s limit of 8000 values.
     local args = {}
     for id, json in pairs(members) do
@@ -74,8 +88,8 @@ local function upsert(op, id, lsn, slug, typ, json)
   if cur[1] then
     if lsn < cur[1] then return {'stale', 0} end
     if lsn == cur[1] then
-      local owed = (cur[2] == 'c' or cur[2] == 'u') and cur[3] ~= lsn
-      return {'duplicate', owed and 1 or 0}
+      local owed = (cur[2] == 'c' or cur[2] == 'u') and not is_published(cur[3], lsn)
+      return {'duplicate', owed and claim_publication(id, lsn) or 0}
     end
     old_game = cur[4] and p .. 'h:game:' .. cur[4]
     old_type = cur[5] and p .. 'h:type:' .. cur[5]
@@ -90,7 +104,7 @@ local function upsert(op, id, lsn, slug, typ, json)
   end
   redis.call('HSET', rv, 'lsn', lsn, 'op', op, 'g', slug, 't', typ)
   redis.call('EXPIRE', rv, ttl)
-  return {'applied', live and 1 or 0}
+  return {'applied', live and claim_publication(id, lsn) or 0}
 end
 
 -- The event carries only the key, so the histories to clean come from the version hash, or
@@ -110,6 +124,7 @@ local function delete(id, lsn)
   end
   for _, key in ipairs(keys) do
     redis.call('ZREMRANGEBYSCORE', key, id, id)
+    changed[key] = true
   end
   redis.call('HDEL', rv, 'g', 't')
   redis.call('HSET', rv, 'lsn', lsn, 'op', 'd')
@@ -124,6 +139,7 @@ local function truncate(lsn)
   flush()
   for _, key in ipairs(redis.call('SMEMBERS', keys_set)) do
     redis.call('DEL', key)
+    changed[key] = true
   end
   redis.call('DEL', keys_set)
   redis.call('SET', p .. 'truncated_lsn', lsn)
@@ -143,4 +159,13 @@ for i = FIRST, #ARGV, STRIDE do
   end
 end
 flush()
+-- Unique across Redis restarts that lose data, unlike a counter alone, which could come back
+-- to a value an nginx worker has cached.
+if next(changed) then
+  local now = redis.call('TIME')
+  local revision = now[1] .. '.' .. now[2] .. '.' .. redis.call('INCR', p .. 'hrev:seq')
+  for key in pairs(changed) do
+    redis.call('HSET', p .. 'hrev', key:sub(#p + 1), revision)
+  end
+end
 return out

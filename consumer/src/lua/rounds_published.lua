@@ -1,12 +1,20 @@
 -- Records that the live publications of a batch of round versions completed, so a
--- redelivery of the same event does not publish it again.
--- ARGV: prefix, then round_id, lsn per publication
-local p = ARGV[1]
-for i = 2, #ARGV, 2 do
-  local rv, lsn = p .. 'rv:' .. ARGV[i], ARGV[i + 1]
+-- redelivery of the same event does not publish it again, and ends the caller's publication
+-- lease of each round whose newest owed version is now published.
+-- ARGV: prefix, owner, then round_id, lsn per publication
+local p, owner = ARGV[1], ARGV[2]
+
+-- include lib/publication_lease.lua
+
+for i = 3, #ARGV, 2 do
+  local id, lsn = ARGV[i], ARGV[i + 1]
+  local rv = p .. 'rv:' .. id
   local cur = redis.call('HMGET', rv, 'lsn', 'pub')
-  if cur[1] == lsn and cur[2] ~= lsn then
+  -- pub only rises: a newer version applied meanwhile (by another process, waiting for this
+  -- lease) is still owed, an older one is not.
+  if cur[1] and not is_published(cur[2], lsn) then
     redis.call('HSET', rv, 'pub', lsn)
   end
+  release_lease(p, id, lsn, owner)
 end
 return {'applied', 0}

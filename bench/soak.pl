@@ -15,6 +15,8 @@
 #     (and resuming, for SSE) whenever a connection ends;
 #   - REST: one client polling /api/latest/:game and /api/history/:game?limit=50 with an
 #     X-API-Key every DS_SOAK_POLL_MS (default 100) ms.
+# DS_NCHAN_MESSAGE_TIMEOUT (default 1h, as shipped) sets how long nchan keeps each message;
+# DS_SOAK_RENEW_S (default 0: never) makes every subscriber reconnect after that many seconds.
 # Every 5 s it samples RSS and open descriptors of the nginx workers, the consumer,
 # redis-server and nats-server, and error counts (nginx error log lines at error level and
 # above, consumer log lines at warn and above, consumer sink errors and dead letters, client
@@ -46,6 +48,12 @@ my $SPEED   = $ENV{DS_SOAK_SPEED} // 20;
 my $N_WS    = $ENV{DS_SOAK_WS} // 20;
 my $N_SSE   = $ENV{DS_SOAK_SSE} // 20;
 my $POLL_MS = $ENV{DS_SOAK_POLL_MS} // 100;
+# passed on to conf/nginx/render.sh: a short timeout shows within one run whether nginx's memory
+# levels off once nchan drops its oldest messages
+my $MESSAGE_TIMEOUT = $ENV{DS_NCHAN_MESSAGE_TIMEOUT} // '1h';
+# 0: subscribers stay connected for the whole run; else each one closes and reconnects (SSE
+# resuming) after this many seconds, staggered: shows what a connection's lifetime holds
+my $RENEW_S = $ENV{DS_SOAK_RENEW_S} // 0;
 my $SAMPLE  = 5;
 my $repo = DataStream::Stack::repo();
 my @CHANNELS = (qw(crash double slot wall-street), map { "type/$_" } qw(multiplier color slots trending));
@@ -96,7 +104,7 @@ DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 
 
 my $subs_file = "$dir/subscribers.counters";
 push @children, child(sub {
-    my %c = (ws_msgs => 0, sse_msgs => 0, reconnects => 0, errors => 0);
+    my %c = (ws_msgs => 0, sse_msgs => 0, reconnects => 0, renewals => 0, errors => 0);
     my $stop = 0;
     local $SIG{TERM} = sub { $stop = 1 };
     my @conns;    # { kind, path, client, last_id }
@@ -119,12 +127,23 @@ push @children, child(sub {
             1;
         };
         $c{errors}++ unless $ok;
+        $cn->{since} = time if $ok;
         return $ok;
     };
     $connect->($_) for @conns;
+    # staggered, so that renewals spread over the whole period
+    $_->{since} -= rand $RENEW_S for @conns;
     my $last_write = 0;
     while (!$stop && time < $end + 5) {
-        for my $cn (grep { !$_->{client} } @conns) { $c{reconnects}++; $connect->($cn) }
+        if ($RENEW_S) {
+            for my $cn (grep { $_->{client} && time - $_->{since} >= $RENEW_S } @conns) {
+                close $cn->{client}{sock};
+                delete $cn->{client};
+                $cn->{renew} = 1;
+                $c{renewals}++;
+            }
+        }
+        for my $cn (grep { !$_->{client} } @conns) { $c{reconnects}++ unless delete $cn->{renew}; $connect->($cn) }
         my %by_fd = map { (fileno($_->{client}{sock}) => $_) } grep { $_->{client} } @conns;
         my $sel = IO::Select->new(map { $_->{client}{sock} } values %by_fd);
         for my $sock ($sel->can_read(0.5)) {
@@ -179,13 +198,17 @@ push @children, child(sub {
 
 # ---------------------------------------------------------------- sampling
 
+# (RSS, open descriptors, anonymous RSS, shared-memory RSS), in KiB: an nginx worker's RSS
+# counts the pages of nchan's shared memory it touched (messages kept until
+# nchan_message_timeout) as well as its own heap, which is where a leak would show.
 sub proc_status {
     my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/status" or return (0, 0);
-    my ($rss) = map { /^VmRSS:\s+(\d+)/ ? $1 : () } <$fh>;
-    opendir my $d, "/proc/$pid/fd" or return ($rss // 0, 0);
+    open my $fh, '<', "/proc/$pid/status" or return (0, 0, 0, 0);
+    my %kib = map { /^(VmRSS|RssAnon|RssShmem):\s+(\d+)/ ? ($1 => $2) : () } <$fh>;
+    my @mem = map { $kib{$_} // 0 } qw(VmRSS RssAnon RssShmem);
+    opendir my $d, "/proc/$pid/fd" or return ($mem[0], 0, @mem[1, 2]);
     my $fds = grep { /^\d+$/ } readdir $d;
-    return ($rss // 0, $fds);
+    return ($mem[0], $fds, @mem[1, 2]);
 }
 
 sub nginx_workers {
@@ -219,7 +242,7 @@ sub metric_sum {
     return $sum;
 }
 
-my @series = qw(nginx_rss nginx_fds consumer_rss consumer_fds redis_rss redis_fds nats_rss nats_fds);
+my @series = qw(nginx_rss nginx_anon nginx_shm nginx_fds consumer_rss consumer_fds redis_rss redis_fds nats_rss nats_fds);
 my @rows;
 my $t0 = time;
 printf "%6s %10s %6s %10s %6s %10s %6s %10s %6s %6s %6s %6s %6s %9s %7s\n",
@@ -229,12 +252,18 @@ while (time < $end) {
     sleep $next - time if $next > time;
     my %r = (t => time - $t0);
     my @w = nginx_workers();
-    for my $pid (@w) { my ($rss, $fds) = proc_status($pid); $r{nginx_rss} += $rss; $r{nginx_fds} += $fds }
-    $r{nginx_rss} //= 0;
+    for my $pid (@w) {
+        my ($rss, $fds, $anon, $shm) = proc_status($pid);
+        $r{nginx_rss} += $rss;
+        $r{nginx_fds} += $fds;
+        $r{nginx_anon} += $anon;
+        $r{nginx_shm} += $shm;
+    }
+    $r{$_} //= 0 for qw(nginx_rss nginx_anon nginx_shm);
     $r{nginx_fds} //= 0;
-    @r{qw(consumer_rss consumer_fds)} = proc_status($stack->{procs}{consumer});
-    @r{qw(redis_rss redis_fds)} = proc_status($stack->{procs}{redis});
-    @r{qw(nats_rss nats_fds)} = proc_status($stack->{procs}{nats});
+    @r{qw(consumer_rss consumer_fds)} = (proc_status($stack->{procs}{consumer}))[0, 1];
+    @r{qw(redis_rss redis_fds)} = (proc_status($stack->{procs}{redis}))[0, 1];
+    @r{qw(nats_rss nats_fds)} = (proc_status($stack->{procs}{nats}))[0, 1];
     $r{nginx_errors} = count_lines("$dir/nginx/error.log", qr/\[(?:error|crit|alert|emerg)\]/);
     $r{consumer_errors} = count_lines("$dir/consumer.log", qr/"level":"(?:warn|error)"/);
     $r{sink_errors} = metric_sum('datastream_sink_errors_total') // -1;
@@ -275,19 +304,26 @@ sub slope {    # least squares, per minute
 my $warm = $minutes >= 5 ? 60 : 15;
 my @steady = grep { $_->{t} >= $warm } @rows;
 @steady = @rows if @steady < 3;
-my $span = @steady ? ($steady[-1]{t} - $steady[0]{t}) / 60 : 0;
+# The trend is judged on the second half of the steady part: memory that fills up to a bound
+# (nchan's messages until nchan_message_timeout, Redis and JetStream data) rises and then
+# levels off, a leak keeps rising.
+my @late = @steady[int(@steady / 2) .. $#steady];
+my $span = @late ? ($late[-1]{t} - $late[0]{t}) / 60 : 0;
 my (@verdict_rows, @growing);
 for my $name (@series) {
-    my ($per_min, $mean) = slope([ map { $_->{t} } @steady ], [ map { $_->{$name} } @steady ]);
-    my $rise = $per_min * $span;
-    my $floor = $name =~ /rss/ ? 1024 : 4;
+    my ($per_min) = slope([ map { $_->{t} } @steady ], [ map { $_->{$name} } @steady ]);
+    my ($late_per_min, $mean) = slope([ map { $_->{t} } @late ], [ map { $_->{$name} } @late ]);
+    my $rise = $late_per_min * $span;
+    my $floor = $name =~ /rss|anon|shm/ ? 1024 : 4;
     my $grows = $rise > $floor && $rise > 0.05 * $mean;
     # Redis and JetStream hold data that grows by design (per-round version hashes kept for
     # VERSION_TTL, histories up to HISTORY_MAX, nchan buffers up to their length, every event
-    # in the stream): their growth is reported, the verdict is about the processes' own state.
-    my $store = $name =~ /^(redis|nats)_rss/;
+    # in the stream), and so does nchan's shared memory until its message timeout; the nginx
+    # total is their sum with the heap. Their growth is reported; the verdict is about the
+    # processes' own memory (nginx_anon, consumer_rss) and descriptors.
+    my $store = $name =~ /^(?:redis_rss|nats_rss|nginx_shm|nginx_rss)$/;
     push @growing, $name if $grows && !$store;
-    push @verdict_rows, [ $name, $steady[0]{$name}, $steady[-1]{$name}, $mean, $per_min,
+    push @verdict_rows, [ $name, $steady[0]{$name}, $steady[-1]{$name}, $mean, $per_min, $late_per_min,
         $grows ? ($store ? 'grows (stored data)' : 'grows') : 'flat' ];
 }
 my $first = $rows[0] // {};
@@ -304,10 +340,11 @@ $total_errors += $_ for values %errors;
 my $verdict = (@growing ? 'GROWING: ' . join(', ', @growing) : 'stable (no process series grows)')
     . ($total_errors ? "; $total_errors errors" : '; no errors');
 
-print "\nseries (steady part, after ${warm}s warm-up): start, end, mean, slope per minute\n";
-printf "  %-14s %10s %10s %10.0f %+10.1f/min  %s\n", @$_ for @verdict_rows;
-printf "processed %d events; delivered %d WS + %d SSE messages, %d reconnects; REST %d requests (%d errors)\n",
-    $processed, $subs->{ws_msgs} // 0, $subs->{sse_msgs} // 0, $subs->{reconnects} // 0, $rest->{requests} // 0, $rest->{errors} // 0;
+print "\nseries (steady part, after ${warm}s warm-up): start, end, mean, slope per minute, slope in its second half\n";
+printf "  %-14s %10s %10s %10.0f %+10.1f/min %+10.1f/min  %s\n", @$_ for @verdict_rows;
+printf "processed %d events; delivered %d WS + %d SSE messages, %d reconnects, %d renewals; REST %d requests (%d errors)\n",
+    $processed, $subs->{ws_msgs} // 0, $subs->{sse_msgs} // 0, $subs->{reconnects} // 0, $subs->{renewals} // 0,
+    $rest->{requests} // 0, $rest->{errors} // 0;
 print "errors: ", join(', ', map { "$_ $errors{$_}" } sort keys %errors), "\n";
 print "verdict: $verdict\n";
 
@@ -320,15 +357,18 @@ my $cpu = do { open my $fh, '<', '/proc/cpuinfo'; my ($m) = map { /^model name\s
 my $cores = do { open my $fh, '<', '/proc/cpuinfo'; scalar grep { /^processor\s*:/ } <$fh> };
 my $section = sprintf "### %s — soak, %s min%s\n\n", strftime('%Y-%m-%d %H:%M UTC', gmtime $t0), $minutes, $quick ? ' (--quick)' : '';
 $section .= sprintf "CPU: %s, %d cores; load average (1 min) %s at end. Load: `datastream-feed demo --speed %s` "
-    . "(%d events processed, %.1f/s), %d WS + %d SSE subscribers (%d messages delivered, %d reconnects), "
+    . "(%d events processed, %.1f/s), %d WS + %d SSE subscribers (%d messages delivered, %d reconnects%s), "
     . "REST polling every %d ms (%d requests). One consumer, %d nginx worker(s). Sampled every %d s; "
     . "slopes over the part after a %d s warm-up.\n\n",
     $cpu, $cores, $load, $SPEED, $processed, $processed / ($minutes * 60), $N_WS, $N_SSE,
-    ($subs->{ws_msgs} // 0) + ($subs->{sse_msgs} // 0), $subs->{reconnects} // 0, $POLL_MS, $rest->{requests} // 0,
+    ($subs->{ws_msgs} // 0) + ($subs->{sse_msgs} // 0), $subs->{reconnects} // 0,
+    $RENEW_S ? sprintf(', each reconnecting after %d s: %d renewals', $RENEW_S, $subs->{renewals} // 0) : '',
+    $POLL_MS, $rest->{requests} // 0,
     $last->{workers} // 0, $SAMPLE, $warm;
-$section .= "| series | start | end | mean | slope / min | trend |\n|---|---|---|---|---|---|\n";
-$section .= sprintf "| %s | %s | %s | %.0f | %+.1f | %s |\n", @$_ for @verdict_rows;
-$section .= "\nRSS in KiB (nginx: all workers), fds = open descriptors. Errors at the end: "
+$section .= "| series | start | end | mean | slope / min | slope / min, 2nd half | trend (2nd half) |\n|---|---|---|---|---|---|---|\n";
+$section .= sprintf "| %s | %s | %s | %.0f | %+.1f | %+.1f | %s |\n", @$_ for @verdict_rows;
+$section .= "\nRSS in KiB (nginx: all workers; nginx_anon its heap, nginx_shm the shared memory it touched), "
+    . "fds = open descriptors. nchan_message_timeout $MESSAGE_TIMEOUT. Errors at the end: "
     . join(', ', map { "$_ $errors{$_}" } sort keys %errors) . ".\n\n**Verdict: $verdict.**\n\n";
 
 open my $in, '<', $results or die "no $results\n";
@@ -336,7 +376,7 @@ my $text = do { local $/; <$in> };
 close $in;
 if ($text =~ /^## Soak\n/m) {
     # new run at the end of the Soak section (before the next "## " heading, or at the end)
-    $text =~ s/(^## Soak\n.*?)(?=^## |\z)/$1 . ($1 =~ m{\n\n\z} ? '' : "\n") . $section/mse;
+    $text =~ s/(^## Soak\n.*?)(?=^## |\z)/my $soak = $1; $soak . ($soak =~ m{\n\n\z} ? '' : "\n") . $section/mse;
 } else {
     my $intro = "## Soak\n\nMade by `bench/soak.pl` (see its header): the local stack under steady mixed load "
         . "for N minutes, RSS, descriptors and error counts sampled every 5 s, a least-squares trend per series.\n\n";

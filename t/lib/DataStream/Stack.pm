@@ -179,7 +179,16 @@ sub start_nginx {
         or die "nginx did not start:\n" . `tail -20 $run/error.log`;
     $self->{nginx}{$name} = $run;
     wait_for_port($http, 'nginx');
+    $self->{nginx_pid}{$name} = read_pid("$run/nginx.pid");
     return $http;
+}
+
+sub read_pid {
+    my ($file) = @_;
+    open my $fh, '<', $file or return undef;
+    my $pid = <$fh> // '';
+    chomp $pid;
+    return $pid =~ /^\d+$/ ? $pid : undef;
 }
 
 sub stop_nginx {
@@ -187,8 +196,9 @@ sub stop_nginx {
     $name //= 'nginx';
     delete $self->{holders}{$name};
     my $run = delete $self->{nginx}{$name} or return;
-    my $pid = do { open my $fh, '<', "$run/nginx.pid" or return; local $/; <$fh> };
-    chomp $pid;
+    # The master removes its pid file before it is gone: a stop right after a QUIT of its own
+    # still waits for the process.
+    my $pid = read_pid("$run/nginx.pid") // delete $self->{nginx_pid}{$name} or return;
     kill $signal // 'QUIT', $pid;
     my $deadline = time + 15;
     sleep 0.05 while kill(0, $pid) && time < $deadline;

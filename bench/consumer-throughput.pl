@@ -6,9 +6,11 @@
 # Starts its own redis-server, nats-server -js and nginx + nchan on free loopback ports. The
 # nchan publisher location has the shape of conf/nginx/nginx.conf.template (nchan_redis_pass to
 # the read-model Redis, buffer 1000, JSON access log, one worker per core), which is how
-# production runs; --nchan memory gives nchan's own memory storage as a reference.
+# production runs; --nchan nostore is DS_NCHAN_REDIS_STORAGE_MODE=nostore (Redis only relays
+# messages between instances, no resume from Redis), --nchan memory nchan's own memory storage
+# as a reference.
 #
-# usage: perl bench/consumer-throughput.pl [--events N] [--batch B] [--nchan redis|memory]
+# usage: perl bench/consumer-throughput.pl [--events N] [--batch B] [--nchan redis|nostore|memory]
 #            [--parts] [--env NAME=VALUE]... [--json FILE]
 #   --events N   backlog size (default 100000)
 #   --batch B    BATCH_SIZE of the consumer and --batch of the baseline (default 256)
@@ -33,8 +35,8 @@ use ConsumerTest::Stack;
 
 my %opt = (events => 100000, batch => 256, nchan => 'redis', env => []);
 GetOptions(\%opt, 'events=i', 'batch=i', 'nchan=s', 'parts', 'env=s@', 'json=s')
-    or die "usage: $0 [--events N] [--batch B] [--nchan redis|memory] [--parts] [--env K=V]... [--json FILE]\n";
-die "--nchan is redis or memory\n" unless $opt{nchan} =~ /^(redis|memory)$/;
+    or die "usage: $0 [--events N] [--batch B] [--nchan redis|nostore|memory] [--parts] [--env K=V]... [--json FILE]\n";
+die "--nchan is redis, nostore or memory\n" unless $opt{nchan} =~ /^(redis|nostore|memory)$/;
 my $n = $opt{events};
 my %extra_env = map { /^([A-Z_][A-Z0-9_]*)=(.*)$/s ? ($1, $2) : die "bad --env $_\n" } @{ $opt{env} };
 
@@ -47,7 +49,7 @@ my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 
 $stack->start_redis;
 $stack->start_nats;
-start_publisher_nginx('nginx', $stack->port('nginx'), $opt{nchan} eq 'redis');
+start_publisher_nginx('nginx', $stack->port('nginx'), $opt{nchan});
 my $nats_url = 'nats://127.0.0.1:' . $stack->port('nats');
 
 # The consumer creates the stream and its durables and learns the games registry; the backlog
@@ -127,12 +129,14 @@ sub feed_publish {
 
 # nginx with the publisher location of the shipped configuration.
 sub start_publisher_nginx {
-    my ($name, $port, $redis_storage) = @_;
+    my ($name, $port, $storage) = @_;
     my $d = $stack->dir . "/$name";
     mkdir $d;
     my $redis_port = $stack->port('redis');
-    my $upstream = $redis_storage ? "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:$redis_port; }" : '';
-    my $pass = $redis_storage ? 'nchan_redis_pass nchan_redis;' : '';
+    my $mode = $storage eq 'nostore' ? 'nchan_redis_storage_mode nostore;' : '';
+    my $upstream = $storage ne 'memory'
+        ? "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:$redis_port; $mode }" : '';
+    my $pass = $storage ne 'memory' ? 'nchan_redis_pass nchan_redis;' : '';
     open my $fh, '>', "$d/nginx.conf" or die;
     print $fh <<"CONF";
 load_module $nchan_so;
@@ -250,7 +254,7 @@ sub stage_seconds {
 sub measure_parts {
     my %p;
     my $memory_port = ConsumerTest::Stack::free_port();
-    start_publisher_nginx('nginx-memory', $memory_port, 0);
+    start_publisher_nginx('nginx-memory', $memory_port, 'memory');
     my @cases = (['nchan_' . $opt{nchan}, $stack->port('nginx'), 'nginx']);
     push @cases, ['nchan_memory', $memory_port, 'nginx-memory'] if $opt{nchan} ne 'memory';
     my @games = qw(crash double slot wall-street);

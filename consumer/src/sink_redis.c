@@ -254,17 +254,30 @@ static int run_call(ds_redis *r, script_call *c, redisReply **reply)
     return call_once(r, c, reply, &closed);
 }
 
-/* Runs one call whose reply must be an array of n elements; *reply (owned by the caller, also
- * on failure) is then that array. */
-static int run_array_call(ds_redis *r, script_call *c, size_t n, redisReply **reply)
+/* Takes element i of an array reply into the caller's output; -1 rejects the whole reply. */
+typedef int (*element_parser)(const redisReply *el, size_t i, void *out);
+
+/* Runs one call whose reply must be an array of n elements and hands each element to parse. */
+static int run_array_call(ds_redis *r, script_call *c, size_t n, element_parser parse, void *out)
 {
-    if (run_call(r, c, reply) != 0)
-        return -1;
-    if ((*reply)->type == REDIS_REPLY_ERROR) {
-        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", (*reply)->str);
-        return -1;
+    redisReply *reply = NULL;
+    int rc = -1;
+    if (run_call(r, c, &reply) != 0)
+        goto out;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
+        goto out;
     }
-    return (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements == n ? 0 : -1;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (parse(reply->element[i], i, out) != 0)
+            goto out;
+    rc = 0;
+out:
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
 }
 
 static int parse_status(const redisReply *rep, ds_apply_status *status, ds_publish_due *publish)
@@ -330,31 +343,28 @@ static void add_round_event(script_call *c, const ds_round_apply *it)
     call_str(c, row ? it->json : "");
 }
 
+static int parse_apply(const redisReply *el, size_t i, void *out)
+{
+    ds_round_apply *items = out;
+    return parse_status(el, &items[i].status, &items[i].publish);
+}
+
 int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n)
 {
     if (n == 0)
         return 0;
     script_call call;
-    redisReply *reply = NULL;
     int rc = -1;
     if (call_init(&call, S_ROUNDS_APPLY, r->cfg->redis_prefix,
-                  APPLY_FIXED_ARGS + APPLY_ARGS_PER_EVENT * n) != 0)
-        goto out;
-    call_int(&call, r->cfg->history_max);
-    call_int(&call, r->cfg->version_ttl_s);
-    call_str(&call, r->cfg->owner);
-    call_int(&call, r->cfg->publication_lease_ms);
-    for (size_t i = 0; i < n; i++)
-        add_round_event(&call, &items[i]);
-    if (run_array_call(r, &call, n, &reply) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (parse_status(reply->element[i], &items[i].status, &items[i].publish) != 0)
-            goto out;
-    rc = 0;
-out:
-    if (reply)
-        freeReplyObject(reply);
+                  APPLY_FIXED_ARGS + APPLY_ARGS_PER_EVENT * n) == 0) {
+        call_int(&call, r->cfg->history_max);
+        call_int(&call, r->cfg->version_ttl_s);
+        call_str(&call, r->cfg->owner);
+        call_int(&call, r->cfg->publication_lease_ms);
+        for (size_t i = 0; i < n; i++)
+            add_round_event(&call, &items[i]);
+        rc = run_array_call(r, &call, n, parse_apply, items);
+    }
     call_free(&call);
     return rc;
 }
@@ -385,29 +395,27 @@ int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n)
     return rc;
 }
 
+static int parse_lease(const redisReply *el, size_t i, void *out)
+{
+    bool *keep = out;
+    if (el->type != REDIS_REPLY_INTEGER)
+        return -1;
+    keep[i] = el->integer == 1;
+    return 0;
+}
+
 int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bool *keep)
 {
     if (n == 0)
         return 0;
     script_call call;
-    redisReply *reply = NULL;
     int rc = -1;
-    if (call_init(&call, S_ROUNDS_LEASE, r->cfg->redis_prefix, 2 + 2 * n) != 0)
-        goto out;
-    call_str(&call, r->cfg->owner);
-    call_int(&call, r->cfg->publication_lease_ms);
-    add_versions(&call, items, n);
-    if (run_array_call(r, &call, n, &reply) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
-            goto out;
-        keep[i] = reply->element[i]->integer == 1;
+    if (call_init(&call, S_ROUNDS_LEASE, r->cfg->redis_prefix, 2 + 2 * n) == 0) {
+        call_str(&call, r->cfg->owner);
+        call_int(&call, r->cfg->publication_lease_ms);
+        add_versions(&call, items, n);
+        rc = run_array_call(r, &call, n, parse_lease, keep);
     }
-    rc = 0;
-out:
-    if (reply)
-        freeReplyObject(reply);
     call_free(&call);
     return rc;
 }
@@ -458,6 +466,19 @@ static bool parse_game_entry(const redisReply *rep, int64_t id, ds_game_ref *out
     return ok;
 }
 
+typedef struct {
+    const int64_t *ids;
+    ds_game_ref *refs;
+    bool *found;
+} games_lookup;
+
+static int parse_lookup(const redisReply *el, size_t i, void *out)
+{
+    games_lookup *g = out;
+    g->found[i] = parse_game_entry(el, g->ids[i], &g->refs[i]);
+    return 0;
+}
+
 int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref *out,
                           bool *found)
 {
@@ -465,20 +486,13 @@ int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref
     if (n == 0)
         return 0;
     script_call call;
-    redisReply *reply = NULL;
+    games_lookup lookup = {ids, out, found};
     int rc = -1;
-    if (call_init(&call, S_GAMES_LOOKUP, r->cfg->redis_prefix, n) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        call_int(&call, ids[i]);
-    if (run_array_call(r, &call, n, &reply) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        found[i] = parse_game_entry(reply->element[i], ids[i], &out[i]);
-    rc = 0;
-out:
-    if (reply)
-        freeReplyObject(reply);
+    if (call_init(&call, S_GAMES_LOOKUP, r->cfg->redis_prefix, n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            call_int(&call, ids[i]);
+        rc = run_array_call(r, &call, n, parse_lookup, &lookup);
+    }
     call_free(&call);
     return rc;
 }

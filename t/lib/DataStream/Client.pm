@@ -16,6 +16,22 @@ use Time::HiRes qw(time);
 
 our @EXPORT_OK = qw(http_request ws_connect ws_handshake sse_connect mint_token ws_meta_split);
 
+# Up to $n items from $next->(seconds left), fewer when one deadline (default 10 s) passes or
+# $next returns undef.
+sub collect_n {
+    my ($n, $timeout, $next) = @_;
+    my $deadline = time + ($timeout // 10);
+    my @got;
+    while (@got < $n) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $item = $next->($left);
+        last unless defined $item;
+        push @got, $item;
+    }
+    return @got;
+}
+
 # Returns { status, headers (lower-case names), content }.
 sub http_request {
     my ($method, $url, %opt) = @_;
@@ -147,16 +163,7 @@ sub closed { $_[0]{closed} }
 # Up to $n text messages, fewer if `timeout` seconds pass first (one deadline for all).
 sub recv_n {
     my ($self, $n, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    my @got;
-    while (@got < $n) {
-        my $left = $deadline - time;
-        last if $left <= 0;
-        my $m = $self->recv($left);
-        last unless defined $m;
-        push @got, $m;
-    }
-    return @got;
+    return DataStream::Client::collect_n($n, $timeout, sub { $self->recv($_[0]) });
 }
 
 # Status code and reason of the server's close frame (1005: none given).
@@ -272,16 +279,7 @@ sub full_body {
 # Up to $n events ({event, id, data}), fewer if `timeout` seconds pass first.
 sub events_n {
     my ($self, $n, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    my @got;
-    while (@got < $n) {
-        my $left = $deadline - time;
-        last if $left <= 0;
-        my $ev = $self->next_event($left);
-        last unless $ev;
-        push @got, $ev;
-    }
-    return @got;
+    return DataStream::Client::collect_n($n, $timeout, sub { $self->next_event($_[0]) });
 }
 
 # True once the server has ended the stream (EOF or the last chunk).

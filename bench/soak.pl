@@ -249,7 +249,8 @@ printf "%6s %10s %6s %10s %6s %10s %6s %10s %6s %6s %6s %6s %6s %9s %7s\n",
     qw(t_s nginx_KiB fds cons_KiB fds redis_KiB fds nats_KiB fds err_ngx err_con sink dlq recv rest);
 while (time < $end) {
     my $next = $t0 + (@rows + 1) * $SAMPLE;
-    sleep $next - time if $next > time;
+    my $wait = $next - time;
+    sleep $wait if $wait > 0;
     my %r = (t => time - $t0);
     my @w = nginx_workers();
     for my $pid (@w) {

@@ -339,8 +339,9 @@ my $publisher = child(sub {
     my ($nats, $i, $resent) = (undef, 0, 0);
     my $t0 = time;
     while ($i < @events && time < $hard_deadline) {
-        my $due = $t0 + $i / $RATE;
-        sleep $due - time if $due > time;
+        # one clock reading: time passes between a test and a sleep computed from another one
+        my $wait = $t0 + $i / $RATE - time;
+        sleep $wait if $wait > 0;
         my $end = $i + $chunk > @events ? $#events : $i + $chunk - 1;
         my $ok = eval {
             $nats //= ConsumerTest::Nats->new($nats_port);

@@ -23,6 +23,8 @@ PACKAGES=(
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl libprotocol-websocket-perl
     libjson-pp-perl
 )
+# Only the benchmarks use these.
+BENCH_PACKAGES=(wrk)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'auto-build.sh: %s\n' "$*" >&2; exit 1; }
@@ -49,17 +51,17 @@ EOF
 
 # ---------------------------------------------------------------- packages
 
-missing_packages() {
+missing_packages() {   # the packages named in "$@" that are not installed
     local p missing=()
-    for p in "${PACKAGES[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     echo "${missing[*]}"
 }
 
-install_packages() {
+install_packages() {   # $@ = extra packages beyond PACKAGES
     local missing
-    missing=$(missing_packages)
+    missing=$(missing_packages "${PACKAGES[@]}" "$@")
     [ -z "$missing" ] && return 0
     if [ "$(id -u)" != 0 ]; then
         die "missing packages; run as root, or: sudo apt-get install -y $missing"
@@ -292,7 +294,7 @@ case "$cmd" in
     build)          install_packages; build ;;
     up)             install_packages; build; up ;;
     test)           install_packages; build; run_tests ;;
-    bench)          install_packages; build; shift; exec "$REPO/bench/run.sh" "$@" ;;
+    bench)          install_packages "${BENCH_PACKAGES[@]}"; build; shift; exec "$REPO/bench/run.sh" "$@" ;;
     clean)          rm -rf "$BUILD" ;;
     *)              usage >&2; exit 2 ;;
 esac

@@ -17,6 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 
 use DataStream::Stack;
+use DataStream::Keys;
 use File::Path qw(make_path);
 use File::Spec;
 use Getopt::Long;
@@ -430,7 +431,7 @@ sub part_a {
         # Let the consumer learn the games first, so the backlog drains without retries.
         eval {
             start_consumer();
-            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') >= 4 }, 20);
+            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', rkey('games')) >= 4 }, 20);
             $stack->stop_consumer;
             1;
         } or do { note "consumer start failed: $@"; $have_consumer = 0; $stack->stop_consumer };
@@ -556,9 +557,9 @@ sub part_b {
     if ($targets[0][0] eq 'pipeline') {
         # A consumer for the live path (part a may have run one already).
         start_consumer() unless $stack->{procs}{consumer};
-        if ($stack->redis_cli('HLEN', 'ds:games') < 4) {
+        if ($stack->redis_cli('HLEN', rkey('games')) < 4) {
             feed_publish('datastream.public.games', 'games');
-            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') >= 4 }, 20);
+            DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', rkey('games')) >= 4 }, 20);
         }
         # Drain anything left before measuring.
         time_drain('cdc-public-rounds', 1e12, 120);
@@ -655,13 +656,13 @@ sub pub_note {
 # The module admits subscribers of known games only. Without a consumer run
 # before, write the reference games into the read model (docs/design.md layout).
 sub ensure_games {
-    return if $stack->redis_cli('HLEN', 'ds:games') >= 4;
+    return if $stack->redis_cli('HLEN', rkey('games')) >= 4;
     my @g = ([1, 'crash', 'Crash', 'multiplier'], [2, 'double', 'Double', 'color'],
              [3, 'slot', 'Slot Machine', 'slots'], [4, 'wall-street', 'Wall Street', 'trending']);
     for (@g) {
         my ($id, $slug, $name, $type) = @$_;
-        $stack->redis_cli('HSET', 'ds:games', $slug, qq({"id":$id,"slug":"$slug","name":"$name","type":"$type"}));
-        $stack->redis_cli('HSET', 'ds:game_ids', $id, $slug);
+        $stack->redis_cli('HSET', rkey('games'), $slug, qq({"id":$id,"slug":"$slug","name":"$name","type":"$type"}));
+        $stack->redis_cli('HSET', rkey('game_ids'), $id, $slug);
     }
     note 'games registry written directly into Redis';
 }
@@ -797,23 +798,24 @@ sub part_d {
                  ['history1000', '/api/history/crash?limit=1000', 'read']);
     my $module_ok = $have_module && $api_key;
     skip('d(module)', $module_why // $key_error // 'datastream-keys not built') unless $module_ok;
-    if ($module_ok && $stack->redis_cli('ZCARD', 'ds:h:game:crash') < 1000) {
+    if ($module_ok && $stack->redis_cli('ZCARD', rkey('history_game', 'crash')) < 1000) {
         # No consumer run filled the history: write the read model directly (docs/design.md layout).
-        note 'd: filling ds:h:game:crash directly';
+        note 'd: filling ' . rkey('history_game', 'crash') . ' directly';
         my @r = synthetic_rounds(1000);
+        my $history = rkey('history_game', 'crash');
         my $f = "$dir/zadd.txt";
         open my $fh, '>', $f or die;
-        for (@r) { my ($id) = /"round_id":(\d+)/; (my $q = $_) =~ s/(["\\])/\\$1/g; print $fh qq{ZADD ds:h:game:crash $id "$q"\n} }
+        for (@r) { my ($id) = /"round_id":(\d+)/; (my $q = $_) =~ s/(["\\])/\\$1/g; print $fh qq{ZADD $history $id "$q"\n} }
         close $fh;
         system("redis-cli -p $redis_port < $f > /dev/null");
         ensure_games();
     }
     # The consumer gives every history it writes a revision (docs/design.md); a history
     # filled above, or by an older consumer, gets one the same way.
-    $stack->redis_cli('HSET', 'ds:hrev', 'h:game:crash', 'bench.' . time) if $module_ok;
+    $stack->redis_cli('HSET', rkey('history_revisions'), rkey_field('history_game', 'crash'), 'bench.' . time) if $module_ok;
     for my $c (@cases) {
         my ($name, $path, $read) = @$c;
-        $stack->redis_cli('HDEL', 'ds:hrev', 'h:game:crash') if $module_ok && $read;
+        $stack->redis_cli('HDEL', rkey('history_revisions'), rkey_field('history_game', 'crash')) if $module_ok && $read;
         my $body;
         if ($module_ok) {
             my $res = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$full->{http}$path",

@@ -25,13 +25,15 @@
 # (make -C consumer; make -C tools/feed; make -C bench O=../build/bin).
 use strict;
 use warnings;
+use File::Basename ();
 use FindBin;
-use lib "$FindBin::Bin/../t/consumer/lib";
+use lib "$FindBin::Bin/../t/consumer/lib", "$FindBin::Bin/../t/lib";
 use Getopt::Long;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use ConsumerTest::Stack;
+use DataStream::Keys;
 
 my %opt = (events => 100000, batch => 256, nchan => 'redis', env => []);
 GetOptions(\%opt, 'events=i', 'batch=i', 'nchan=s', 'parts', 'env=s@', 'json=s')
@@ -56,7 +58,7 @@ my $nats_url = 'nats://127.0.0.1:' . $stack->port('nats');
 # is written while it is stopped.
 $stack->start_consumer(undef, BATCH_SIZE => $opt{batch}, %extra_env);
 feed_publish('games', 'games');
-ConsumerTest::Stack::wait_until('games registry', 20, sub { ($stack->redis('HLEN', 'ds:games') // 0) >= 4 });
+ConsumerTest::Stack::wait_until('games registry', 20, sub { ($stack->redis('HLEN', rkey('games')) // 0) >= 4 });
 $stack->stop('consumer', 'TERM');
 my $t = time;
 feed_publish('rounds', "rounds --count $n");
@@ -105,6 +107,14 @@ $stack->stop('nginx', 'QUIT');
 $stack->stop($_, 'TERM') for qw(nats redis);
 
 # ------------------------------------------------------------------------------------------
+
+# A consumer script as the consumer sends it: "-- include <file>" lines replaced by the file,
+# as contract/embed_lua.sh does at build time.
+sub lua_script {
+    my ($path) = @_;
+    my $dir = File::Basename::dirname($path);
+    return join '', map { /^-- include (\S+)$/ ? slurp("$dir/$1") : $_ } split /^/, slurp($path);
+}
 
 sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; return <$fh> }
 
@@ -285,13 +295,13 @@ sub measure_parts {
         }
     }
     # The consumer's batch script alone: BATCH_SIZE new rounds (random ids and LSNs) per call.
-    my $src = slurp("$ConsumerTest::Stack::REPO/consumer/src/lua/rounds_apply.lua");
+    my $src = lua_script("$ConsumerTest::Stack::REPO/consumer/src/lua/rounds_apply.lua");
     my $sha = $stack->redis('SCRIPT', 'LOAD', $src);
     my $round = q('{"round_id":1,"game_id":1,"game_slug":"crash","game_type":"multiplier","finished_at":"2026-01-17T03:45:42.735266Z","extras":"{\"point\": \"1.50\"}","timestamp":1768621542123}');
     my @types = qw(multiplier color slots trending);
-    my $events = join ' ', map { "c __rand_int__ __rand_int__ $games[$_ % 4] $types[$_ % 4] $round" } 0 .. $opt{batch} - 1;
+    my $events = join ' ', map { "c 1 __rand_int__ __rand_int__ $games[$_ % 4] $types[$_ % 4] $round" } 0 .. $opt{batch} - 1;
     my $calls = int(200000 / $opt{batch}) || 1;
-    my $out = `redis-benchmark -p ${\ $stack->port('redis')} -c 1 -n $calls -r 100000000 -q EVALSHA $sha 0 bench: 1000 604800 $events 2>&1`;
+    my $out = `redis-benchmark -p ${\ $stack->port('redis')} -c 1 -n $calls -r 100000000 -q EVALSHA $sha 0 bench: 1000 604800 bench-owner 30000 $events 2>&1`;
     my ($rps) = $out =~ /([\d.]+) requests per second/;
     $p{redis_rounds_apply} = { calls_per_s => ($rps // 0) + 0, events_per_call => $opt{batch},
                                events_per_s => sprintf('%.0f', ($rps // 0) * $opt{batch}) + 0 };

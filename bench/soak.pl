@@ -35,6 +35,7 @@ use IO::Select;
 use POSIX qw(strftime WNOHANG);
 use Time::HiRes qw(time sleep);
 use DataStream::Stack;
+use DataStream::Keys;
 use DataStream::Client qw(http_request ws_connect sse_connect);
 
 $SIG{PIPE} = 'IGNORE';
@@ -100,7 +101,7 @@ push @children, $stack->spawn(feed => { DS_FEED_SPEED => $SPEED },
 my $feed_pid = $stack->{procs}{feed};
 
 # Channels of unknown games answer 404: subscribe once the feed's games are registered.
-DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') >= 4 }, 60);
+DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', rkey('games')) >= 4 }, 60);
 
 my $subs_file = "$dir/subscribers.counters";
 push @children, child(sub {

@@ -11,6 +11,7 @@ RUN apt-get update \
         build-essential pkg-config nginx-dev libhiredis-dev libjansson-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+COPY contract/ contract/
 COPY ngx_datastream_module/ ngx_datastream_module/
 RUN ngx_datastream_module/build.sh /out \
  && rm -rf /out/configure \

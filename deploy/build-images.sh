@@ -100,6 +100,15 @@ wait_http() {   # $1 = url; succeeds on 200 within 10 s
     return 1
 }
 
+expect_healthz() {   # $1 = pid of the server, $2 = its url, $3 = signal, $4 = what, $5 = image
+    # A server that never answers is stopped with $3 so the failed smoke test leaves nothing behind.
+    if ! wait_http "$2/healthz"; then
+        kill "-$3" "$1" 2>/dev/null || true; wait "$1" || true
+        die "$4 did not answer 200 in $5"
+    fi
+    log "$4 answered 200 in $5"
+}
+
 smoke_backend() {
     local img=datastream/backend:$tag mnt run pid
     log "smoke test $img"
@@ -121,11 +130,7 @@ smoke_backend() {
     log "nginx -t passed in $img"
     chroot --userspec=10001:10001 "$mnt" "${env[@]}" /usr/local/bin/datastream-backend-entrypoint &
     pid=$!
-    if ! wait_http "http://127.0.0.1:$port/healthz"; then
-        kill -QUIT "$pid" 2>/dev/null || true; wait "$pid" || true
-        die "/healthz did not answer 200 in $img"
-    fi
-    log "/healthz answered 200 in $img"
+    expect_healthz "$pid" "http://127.0.0.1:$port" QUIT /healthz "$img"
     kill -QUIT "$pid"
     wait "$pid" || true
     [ ! -e "$run/nginx.pid" ] || die "nginx left its pid file behind in $img"
@@ -149,11 +154,7 @@ smoke_consumer() {
         METRICS_ADDR=127.0.0.1 METRICS_PORT=$((port + 2)) SHUTDOWN_GRACE=5 /usr/local/bin/datastream-consumer \
         >/dev/null 2>&1 &
     pid=$!
-    if ! wait_http "http://127.0.0.1:$((port + 2))/healthz"; then
-        kill -KILL "$pid" 2>/dev/null || true; wait "$pid" || true
-        die "consumer /healthz did not answer 200 in $img"
-    fi
-    log "consumer /healthz answered 200 in $img"
+    expect_healthz "$pid" "http://127.0.0.1:$((port + 2))" KILL "consumer /healthz" "$img"
     kill -TERM "$pid"
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$pid" 2>/dev/null; then

@@ -12,6 +12,7 @@ RUN apt-get update \
         libcurl4-openssl-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+COPY contract/ contract/
 COPY consumer/ consumer/
 COPY tools/keys/ tools/keys/
 RUN make -C consumer O=/out \

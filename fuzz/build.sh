@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of Data Stream into <outdir>:
 #   - the nginx module's pure parsers (ngx_datastream_module/*_params.c,
 #     *_json.c, *_token.c, the credential/Origin logic of *_auth.c and the
-#     log line scrubber *_scrub.c),
+#     log line scrubber *_scrub_line.c, the command builder *_cmds.c),
 #     compiled straight from the module's sources against nginx-dev headers
 #     with small stubs (fuzz/stubs.c) in place of the nginx runtime;
 #   - the consumer's Debezium decoder (consumer/fuzz, via its Makefile).
@@ -39,7 +39,7 @@ fi
 
 s=$cfg/src-tree/src
 incs=(-I "$cfg/objs" -I "$s/core" -I "$s/event" -I "$s/event/modules" -I "$s/os/unix"
-      -I "$s/http" -I "$s/http/modules" -I "$s/http/v2" -I "$mod")
+      -I "$s/http" -I "$s/http/modules" -I "$s/http/v2" -I "$mod" -I "$repo/contract")
 # the project's flags; nginx's callback signatures need -Wno-unused-parameter
 # (nginx's configure adds it to the module build too)
 cflags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer
@@ -52,7 +52,9 @@ mkdir -p "$objs"
 compile() {   # $1 = source, $2 = object, rest = extra flags
     local src=$1 obj=$2; shift 2
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ] \
-       || [ "$mod/ngx_http_datastream_module.h" -nt "$obj" ] || [ "$here/targets/fuzz.h" -nt "$obj" ]; then
+       || [ "$mod/ngx_http_datastream_module.h" -nt "$obj" ] \
+       || [ "$repo/contract/datastream_contract.h" -nt "$obj" ] \
+       || [ "$repo/contract/datastream_keys.h" -nt "$obj" ] || [ "$here/targets/fuzz.h" -nt "$obj" ]; then
         "$CC" "${cflags[@]}" "$@" "${incs[@]}" -I "$here/targets" -c "$src" -o "$obj"
     fi
 }
@@ -62,7 +64,11 @@ compile() {   # $1 = source, $2 = object, rest = extra flags
 # targets/ngx_runtime.c; targets/stubs.c stands in for pools, time and log.
 compile "$here/targets/ngx_runtime.c" "$objs/ngx_runtime.o"   "${strict[@]}"
 compile "$here/targets/stubs.c"       "$objs/stubs.o"         "${strict[@]}"
-for f in params json token auth scrub; do
+# the module's Redis scripts, as its build.sh embeds them
+"$repo/contract/embed_lua.sh" -p ds_lua_ "$mod"/lua/*.lua >"$objs/ds_lua.c.tmp"
+if cmp -s "$objs/ds_lua.c.tmp" "$objs/ds_lua.c"; then rm -f "$objs/ds_lua.c.tmp"; else mv "$objs/ds_lua.c.tmp" "$objs/ds_lua.c"; fi
+compile "$objs/ds_lua.c" "$objs/ds_lua.o" "${strict[@]}"
+for f in params json token auth scrub_line cmds keys reply keycache; do
     compile "$mod/ngx_http_datastream_$f.c" "$objs/ds_$f.o" "${strict[@]}" \
         || echo "fuzz/build.sh: ngx_http_datastream_$f.c did not compile" >&2
 done
@@ -93,8 +99,11 @@ link fuzz_subprotocol  "$objs/ds_params.o"
 link fuzz_origin       "$objs/ds_params.o"
 link fuzz_json         "$objs/ds_json.o"
 link fuzz_token        "$objs/ds_token.o" "$objs/ds_params.o"
-link fuzz_auth         "$objs/ds_auth.o" "$objs/ds_token.o" "$objs/ds_params.o"
-link fuzz_log_scrub    "$objs/ds_scrub.o"
+link fuzz_auth         "$objs/ds_auth.o" "$objs/ds_token.o" "$objs/ds_params.o" \
+                       "$objs/ds_cmds.o" "$objs/ds_keys.o" "$objs/ds_reply.o" "$objs/ds_keycache.o" \
+                       "$objs/ds_lua.o"
+link fuzz_log_scrub    "$objs/ds_scrub_line.o"
+link fuzz_cmds         "$objs/ds_cmds.o"
 
 # the consumer's decoder target, built by its own Makefile
 make -s -C "$repo/consumer" fuzz O="$out" || failed+=(fuzz_decode)

@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 secs=${1:-30}
 out=${DS_FUZZ_OUT:-$repo/build/fuzz}
-all="fuzz_slug fuzz_limit fuzz_key fuzz_subprotocol fuzz_origin fuzz_json fuzz_token fuzz_auth fuzz_log_scrub fuzz_decode"
+all="fuzz_slug fuzz_limit fuzz_key fuzz_subprotocol fuzz_origin fuzz_json fuzz_token fuzz_auth fuzz_log_scrub fuzz_cmds fuzz_decode"
 targets=${DS_FUZZ_TARGETS:-$all}
 
 case $secs in ''|*[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac

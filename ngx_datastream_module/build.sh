@@ -28,6 +28,11 @@ if [ "$sanitize" = 1 ]; then
     ld_opt="-fsanitize=address,undefined"
 fi
 
+# The Redis scripts of lua/ become C strings (contract/embed_lua.sh) in a
+# generated source that config lists from here.
+export DS_MODULE_GENERATED=$work/generated
+lua_c=$DS_MODULE_GENERATED/ngx_http_datastream_lua.c
+
 # Reconfigure only when the module's config, the flags or this script changed,
 # so repeated builds are incremental.
 stamp=$work/.configured
@@ -47,6 +52,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     )
     printf '%s' "$want" >"$stamp"
 fi
+
+# rewritten only when the scripts changed, so make sees an unchanged source
+mkdir -p "$DS_MODULE_GENERATED"
+"$module_dir/../contract/embed_lua.sh" -p ds_lua_ "$module_dir"/lua/*.lua >"$lua_c.tmp"
+if cmp -s "$lua_c.tmp" "$lua_c"; then rm -f "$lua_c.tmp"; else mv "$lua_c.tmp" "$lua_c"; fi
 
 (cd "$work/src-tree" && make -s -f "$work/objs/Makefile" modules)
 install -m 0755 "$work/objs/ngx_http_datastream_module.so" "$out/ngx_http_datastream_module.so"

@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 
+/* the rate limit's two commands and at most three reads */
 #define DS_API_CMDS_MAX   5
 
 
@@ -83,7 +84,7 @@ ds_api_params(ngx_http_request_t *r, ds_ctx_t *ctx)
         return;
     }
 
-    if (ds_parse_slug(ctx->name.data, ctx->name.len) != NGX_OK) {
+    if (!datastream_name_valid((const char *) ctx->name.data, ctx->name.len)) {
         ctx->param_status = NGX_HTTP_NOT_FOUND;
         ctx->param_error = ctx->route == DS_ROUTE_HISTORY_TYPE
                            ? "Game type not found" : "Game not found";
@@ -95,7 +96,8 @@ ds_api_params(ngx_http_request_t *r, ds_ctx_t *ctx)
         && ds_parse_limit(limit.data, limit.len, &ctx->limit) != NGX_OK)
     {
         ctx->param_status = NGX_HTTP_BAD_REQUEST;
-        ctx->param_error = "Invalid limit: expected an integer from 1 to 1000";
+        ctx->param_error = "Invalid limit: expected an integer from 1 to "
+                           ngx_value(DATASTREAM_HISTORY_LIMIT_MAX);
     }
 }
 
@@ -110,12 +112,7 @@ ds_api_handler(ngx_http_request_t *r)
     ngx_str_t                        allow;
     ngx_int_t                        rc;
 
-    ctx = ds_ctx_get(r, DS_ROUTE_UNKNOWN);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ds_content_begin(r, DS_ROUTE_UNKNOWN, &ctx);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -168,34 +165,32 @@ ds_api_handler(ngx_http_request_t *r)
 
 /* ZREVRANGE of the route's history, from the newest, limit members */
 static ngx_int_t
-ds_api_range(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmd, ngx_uint_t limit)
+ds_api_range(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmds_t *cmds, ngx_uint_t limit)
 {
-    ngx_str_t  *key;
-    u_char     *stop;
+    ngx_str_t  *key, stop;
 
-    key = ds_prefixed(r, "", &ctx->history);
-    stop = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    if (key == NULL || stop == NULL) {
+    static ngx_str_t  zero = ngx_string("0");
+
+    key = ds_history_key(r, ctx->route == DS_ROUTE_HISTORY_TYPE, &ctx->name, 1);
+    stop.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (key == NULL || stop.data == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_sprintf(stop, "%ui", limit - 1) = '\0';
+    stop.len = ngx_sprintf(stop.data, "%ui", limit - 1) - stop.data;
 
-    ds_cmd_set(cmd, 4, "ZREVRANGE", "", "0", (const char *) stop);
-    ds_cmd_set_str(cmd, 1, key);
-
-    return NGX_OK;
+    return ds_cmds_push(cmds, "ZREVRANGE", 3, key, &zero, &stop);
 }
 
 
-/* fills the data reads of the route; returns their count or NGX_ERROR */
+/* the data reads of the route */
 static ngx_int_t
-ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
+ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmds_t *cmds)
 {
-    ngx_str_t  *games, *revisions;
-    size_t      len;
+    ngx_str_t  *games, *revisions, *history;
+    ngx_int_t   rc;
 
-    games = ds_prefixed(r, "games", NULL);
+    games = ds_redis_key(r, DATASTREAM_KEY_GAMES, NULL, 0);
     if (games == NULL) {
         return NGX_ERROR;
     }
@@ -203,68 +198,48 @@ ds_api_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
     switch (ctx->route) {
 
     case DS_ROUTE_GAMES:
-        ds_cmd_set(&cmds[0], 2, "HGETALL", "");
-        ds_cmd_set_str(&cmds[0], 1, games);
-        return 1;
+        return ds_cmds_push(cmds, "HGETALL", 1, games);
 
     case DS_ROUTE_LATEST:
+        if (ds_cmds_push(cmds, "HGET", 2, games, &ctx->name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ds_api_range(r, ctx, cmds, 1);
+
     case DS_ROUTE_HISTORY:
+        rc = ds_cmds_push(cmds, "HEXISTS", 2, games, &ctx->name);
+        break;
+
     case DS_ROUTE_HISTORY_TYPE:
+        rc = ds_cmds_push(cmds, "HVALS", 1, games);
         break;
 
     default:
-        return 0;
+        return NGX_OK;
     }
 
-    len = ctx->route == DS_ROUTE_HISTORY_TYPE ? sizeof("h:type:") - 1
-                                              : sizeof("h:game:") - 1;
+    history = ds_history_key(r, ctx->route == DS_ROUTE_HISTORY_TYPE, &ctx->name, 0);
+    revisions = ds_redis_key(r, DATASTREAM_KEY_HISTORY_REVISIONS, NULL, 0);
 
-    ctx->history.len = len + ctx->name.len;
-    ctx->history.data = ngx_pnalloc(r->pool, ctx->history.len);
-    if (ctx->history.data == NULL) {
+    if (rc != NGX_OK || history == NULL || revisions == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(ctx->history.data,
-                          ctx->route == DS_ROUTE_HISTORY_TYPE ? "h:type:" : "h:game:",
-                          len),
-               ctx->name.data, ctx->name.len);
+    ctx->history = *history;
 
-    if (ctx->route == DS_ROUTE_LATEST) {
-        ds_cmd_set(&cmds[0], 3, "HGET", "", "");
-        ds_cmd_set_str(&cmds[0], 1, games);
-        ds_cmd_set_str(&cmds[0], 2, &ctx->name);
-
-        return ds_api_range(r, ctx, &cmds[1], 1) == NGX_OK ? 2 : NGX_ERROR;
-    }
-
-    if (ctx->route == DS_ROUTE_HISTORY_TYPE) {
-        ds_cmd_set(&cmds[0], 2, "HVALS", "");
-        ds_cmd_set_str(&cmds[0], 1, games);
-
-    } else {
-        ds_cmd_set(&cmds[0], 3, "HEXISTS", "", "");
-        ds_cmd_set_str(&cmds[0], 1, games);
-        ds_cmd_set_str(&cmds[0], 2, &ctx->name);
-    }
-
-    revisions = ds_prefixed(r, "hrev", NULL);
-    if (revisions == NULL) {
+    if (ds_cmds_push(cmds, "HGET", 2, revisions, &ctx->history) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    ds_cmd_set(&cmds[1], 3, "HGET", "", "");
-    ds_cmd_set_str(&cmds[1], 1, revisions);
-    ds_cmd_set_str(&cmds[1], 2, &ctx->history);
 
     /* with an answer cached, the members are only read when it is stale */
     if (ds_history_known(&ctx->history) == NGX_OK) {
-        return 2;
+        return NGX_OK;
     }
 
     ctx->history_read = 1;
 
-    return ds_api_range(r, ctx, &cmds[2], ctx->limit) == NGX_OK ? 3 : NGX_ERROR;
+    return ds_api_range(r, ctx, cmds, ctx->limit);
 }
 
 
@@ -289,6 +264,7 @@ ds_api_history(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
 {
     ds_reply_t  *rev = &data[1];
     ds_cmd_t     cmd;
+    ds_cmds_t    cmds;
     ngx_int_t    rc;
 
     if (rev->type == REDIS_REPLY_STRING) {
@@ -307,11 +283,13 @@ ds_api_history(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
                                  &data[2]);
     }
 
-    if (ds_api_range(r, ctx, &cmd, ctx->limit) != NGX_OK) {
+    ds_cmds_init(&cmds, &cmd, 1, r->connection->log);
+
+    if (ds_api_range(r, ctx, &cmds, ctx->limit) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ds_redis_batch(r, &cmd, 1, ds_api_history_read) != NGX_OK) {
+    if (ds_redis_batch(r, &cmds, ds_api_history_read) != NGX_OK) {
         return ds_send_unavailable(r);
     }
 
@@ -319,36 +297,29 @@ ds_api_history(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *data)
 }
 
 
-/* the headline value of a round, as raw JSON text, or "null" */
+/*
+ * The headline value of a round, as raw JSON text: the first of these
+ * extras that is present, whatever the game's type; else "null".
+ */
 static void
 ds_api_headline(ngx_http_request_t *r, ngx_str_t *member, ngx_str_t *value)
 {
-    static const char  *multiplier_keys[] = { "point", "result", "color", NULL };
-    static const char  *other_keys[] = { "result", "color", NULL };
+    static const char  *keys[] = { "point", "result", "color" };
 
-    const char  **keys;
-    ngx_str_t     raw, extras, type;
-    u_char       *end = member->data + member->len;
+    ngx_str_t   raw, extras;
+    ngx_uint_t  i;
 
     ngx_str_set(value, "null");
 
-    if (ds_json_member(member->data, end, "extras", &raw) != NGX_OK
+    if (ds_json_member(member->data, member->data + member->len, "extras", &raw)
+        != NGX_OK
         || ds_json_unquote(r->pool, &raw, &extras) != NGX_OK)
     {
         return;
     }
 
-    keys = other_keys;
-    if (ds_json_member(member->data, end, "game_type", &raw) == NGX_OK
-        && ds_json_unquote(r->pool, &raw, &type) == NGX_OK
-        && type.len == sizeof("multiplier") - 1
-        && ngx_strncmp(type.data, "multiplier", type.len) == 0)
-    {
-        keys = multiplier_keys;
-    }
-
-    for ( /* void */ ; *keys; keys++) {
-        if (ds_json_member(extras.data, extras.data + extras.len, *keys, &raw)
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (ds_json_member(extras.data, extras.data + extras.len, keys[i], &raw)
             == NGX_OK)
         {
             *value = raw;
@@ -526,28 +497,27 @@ static void
 ds_api_run(ngx_http_request_t *r)
 {
     ds_ctx_t   *ctx;
-    ds_cmd_t    cmds[DS_API_CMDS_MAX];
-    ngx_int_t   nrl, ndata;
+    ds_cmd_t    cmd[DS_API_CMDS_MAX];
+    ds_cmds_t   cmds;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
 
-    nrl = ds_ratelimit_cmds(r, ctx, cmds);
-    ndata = ctx->param_status ? 0 : ds_api_cmds(r, ctx, cmds + (nrl > 0 ? nrl : 0));
+    ds_cmds_init(&cmds, cmd, DS_API_CMDS_MAX, r->connection->log);
 
-    if (nrl == NGX_ERROR || ndata == NGX_ERROR) {
+    if (ds_ratelimit_cmds(r, ctx, &cmds) != NGX_OK
+        || (!ctx->param_status && ds_api_cmds(r, ctx, &cmds) != NGX_OK))
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ctx->step_base = nrl;
-
-    if (nrl + ndata == 0) {
+    if (cmds.n == 0) {
         /* only a path or argument error needs no Redis at all */
         ngx_http_finalize_request(r, ds_api_respond(r, ctx, NULL));
         return;
     }
 
-    if (ds_redis_batch(r, cmds, nrl + ndata, ds_api_data_done) != NGX_OK) {
+    if (ds_redis_batch(r, &cmds, ds_api_data_done) != NGX_OK) {
         ngx_http_finalize_request(r, ds_send_unavailable(r));
     }
 }

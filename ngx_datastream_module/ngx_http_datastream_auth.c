@@ -159,40 +159,172 @@ ds_origin(ngx_http_request_t *r)
 }
 
 
-/* the key is known: its kind must match, a publishable key its Origin */
-static void
-ds_auth_key_found(ngx_http_request_t *r, ds_ctx_t *ctx)
+/*
+ * The whole decision, from plain facts: no request, no I/O. A key or token
+ * is admitted only once its record is found, of the kind presented, and a
+ * publishable one only from a listed origin.
+ */
+ds_auth_verdict_t
+ds_auth_decide(const ds_auth_facts_t *f)
 {
-    ngx_str_t  *origin;
+    ds_auth_verdict_t  v = { DS_VERDICT_REFUSE, NGX_HTTP_UNAUTHORIZED, NULL, 0 };
+    const char        *invalid;
 
-    if (ctx->key.kind != ctx->kind) {
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                  ctx->token ? "Invalid token" : "Invalid API key"));
-        return;
+    invalid = f->cred == DS_CRED_TOKEN ? "Invalid token" : "Invalid API key";
+
+    switch (f->cred) {
+
+    case DS_CRED_NONE:
+        v.error = "Missing API key";
+        return v;
+
+    case DS_CRED_MALFORMED:
+        v.error = "Invalid API key";
+        return v;
+
+    case DS_CRED_TOKEN:
+        if (f->token_rc != NGX_OK) {
+            v.error = f->token_err ? f->token_err : invalid;
+            return v;
+        }
+        break;
+
+    case DS_CRED_KEY:
+        break;
     }
 
-    if (ctx->key.kind == DS_KIND_PK) {
-        origin = ctx->has_origin ? &ctx->origin : NULL;
+    switch (f->lookup) {
 
-        if (origin == NULL) {
-            ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_FORBIDDEN,
-                                      "Origin header required for this API key"));
-            return;
+    case DS_LOOKUP_NONE:
+        v.verdict = DS_VERDICT_LOOKUP;
+        v.status = 0;
+        return v;
+
+    case DS_LOOKUP_FAILED:
+        v.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        v.error = "Redis unavailable";
+        return v;
+
+    case DS_LOOKUP_UNKNOWN:
+        v.error = invalid;
+        return v;
+
+    case DS_LOOKUP_FOUND:
+        break;
+    }
+
+    if (f->key == NULL || f->key->kind != f->kind) {
+        v.error = invalid;
+        return v;
+    }
+
+    if (f->key->kind == DS_KIND_PK) {
+        v.status = NGX_HTTP_FORBIDDEN;
+
+        if (f->origin == NULL) {
+            v.error = "Origin header required for this API key";
+            return v;
         }
 
-        if (ds_origin_listed(ctx->key.origins, ctx->key.origins_len,
-                             origin->data, origin->len) != NGX_OK)
+        /* an empty list, held as no list at all, allows no origin */
+        if (f->key->origins_len == 0
+            || ds_origin_listed(f->key->origins, f->key->origins_len,
+                                f->origin->data, f->origin->len) != NGX_OK)
         {
-            ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_FORBIDDEN,
-                                      "Origin not allowed for this API key"));
-            return;
+            v.error = "Origin not allowed for this API key";
+            return v;
         }
 
-        ctx->allow_origin = 1;
+        v.allow_origin = 1;
+    }
+
+    v.verdict = DS_VERDICT_ADMIT;
+    v.status = 0;
+
+    return v;
+}
+
+
+/* answers to a publishable key from an allowed Origin may be read by it */
+static ngx_int_t
+ds_cors_headers(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_uint_t status, off_t len)
+{
+    ngx_str_t  *origin, vary = ngx_string("Origin");
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
+    if (origin == NULL) {
+        return NGX_OK;
+    }
+
+    if (ds_header_set(r, "Access-Control-Allow-Origin", origin) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ds_header_set(r, "Vary", &vary);
+}
+
+
+/*
+ * Decides on what ctx holds and the lookup's outcome; NGX_AGAIN: the key
+ * must be looked up first, anything else is answered or admitted here.
+ */
+static ngx_int_t
+ds_auth_conclude(ngx_http_request_t *r, ds_ctx_t *ctx, ds_lookup_e lookup)
+{
+    ds_auth_facts_t    f;
+    ds_auth_verdict_t  v;
+
+    ngx_memzero(&f, sizeof(ds_auth_facts_t));
+    f.cred = ctx->token ? DS_CRED_TOKEN : DS_CRED_KEY;
+    f.kind = ctx->kind;
+    f.token_rc = NGX_OK;
+    f.lookup = lookup;
+    f.key = &ctx->key;
+    f.origin = ctx->has_origin ? &ctx->origin : NULL;
+
+    v = ds_auth_decide(&f);
+
+    switch (v.verdict) {
+
+    case DS_VERDICT_LOOKUP:
+        return NGX_AGAIN;
+
+    case DS_VERDICT_REFUSE:
+        ngx_http_finalize_request(r, ds_send_error(r, v.status, "%s", v.error));
+        return NGX_OK;
+
+    case DS_VERDICT_ADMIT:
+        break;
+    }
+
+    if (v.allow_origin && ds_answer_hook_add(ctx, ds_cors_headers) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_OK;
     }
 
     ctx->authenticated = 1;
     ctx->next(r);
+
+    return NGX_OK;
+}
+
+
+/* the key cache's answer as a lookup outcome */
+static ds_lookup_e
+ds_auth_cached(ngx_int_t rc)
+{
+    switch (rc) {
+    case NGX_OK:
+        return DS_LOOKUP_FOUND;
+    case NGX_DECLINED:
+        return DS_LOOKUP_UNKNOWN;
+    default:
+        return DS_LOOKUP_NONE;
+    }
 }
 
 
@@ -247,13 +379,14 @@ ds_key_from_hash(ds_reply_t *hash, ds_key_t *key)
     }
 
     key->origins_len = 0;
+    key->origins = NULL;
     origins = ds_hash_field(hash, "origins");
     if (origins) {
-        if (origins->len > DS_ORIGINS_MAX) {
+        if (origins->len > DATASTREAM_ORIGINS_MAX) {
             return NGX_DECLINED;
         }
         key->origins_len = origins->len;
-        ngx_memcpy(key->origins, origins->data, origins->len);
+        key->origins = origins->data;
     }
 
     return NGX_OK;
@@ -270,21 +403,20 @@ ds_auth_lookup_done(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t n)
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
 
     if (replies == NULL) {
-        ngx_http_finalize_request(r, ds_send_unavailable(r));
+        (void) ds_auth_conclude(r, ctx, DS_LOOKUP_FAILED);
         return;
     }
 
     if (ds_key_from_hash(&replies[0], &ctx->key) != NGX_OK) {
         ds_keycache_put(ctx->key_hash, NULL, dmcf->key_cache_ttl);
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid API key"));
+        (void) ds_auth_conclude(r, ctx, DS_LOOKUP_UNKNOWN);
         return;
     }
 
-    ngx_memcpy(ctx->key.id, ctx->key_hash, DS_KEY_ID_LEN);
+    ngx_memcpy(ctx->key.id, ctx->key_hash, DATASTREAM_APIKEY_ID_LEN);
     ds_keycache_put(ctx->key_hash, &ctx->key, dmcf->key_cache_ttl);
 
-    ds_auth_key_found(r, ctx);
+    (void) ds_auth_conclude(r, ctx, DS_LOOKUP_FOUND);
 }
 
 
@@ -294,6 +426,7 @@ ds_auth_key(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_str_t *value)
     u_char     digest[SHA256_DIGEST_LENGTH];
     ngx_str_t  hash, *redis_key;
     ds_cmd_t   cmd;
+    ds_cmds_t  cmds;
     ngx_int_t  rc;
 
     ctx->kind = ds_parse_key(value->data, value->len);
@@ -305,55 +438,32 @@ ds_auth_key(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_str_t *value)
 
     ngx_hex_dump(ctx->key_hash, digest, SHA256_DIGEST_LENGTH);
 
-    rc = ds_keycache_get(ctx->key_hash, &ctx->key);
+    rc = ds_keycache_get(ctx->key_hash, &ctx->key, r->pool);
 
-    if (rc == NGX_OK) {
-        ds_auth_key_found(r, ctx);
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid API key"));
+    if (ds_auth_conclude(r, ctx, ds_auth_cached(rc)) != NGX_AGAIN) {
         return;
     }
 
     hash.data = ctx->key_hash;
-    hash.len = DS_KEY_HASH_HEX_LEN;
+    hash.len = DATASTREAM_APIKEY_HASH_HEX_LEN;
 
-    redis_key = ds_prefixed(r, "apikey:", &hash);
+    redis_key = ds_redis_key(r, DATASTREAM_KEY_APIKEY, &hash, 1);
     if (redis_key == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ds_cmd_set(&cmd, 2, "HGETALL", "");
-    ds_cmd_set_str(&cmd, 1, redis_key);
+    ds_cmds_init(&cmds, &cmd, 1, r->connection->log);
 
-    if (ds_redis_batch(r, &cmd, 1, ds_auth_lookup_done) != NGX_OK) {
+    if (ds_cmds_push(&cmds, "HGETALL", 1, redis_key) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ds_redis_batch(r, &cmds, ds_auth_lookup_done) != NGX_OK) {
         ngx_http_finalize_request(r, ds_send_unavailable(r));
     }
 }
-
-
-/*
- * A token names its key by id only (the first 16 hex digits of the key's
- * hash). On a cache miss one script finds the key among the live keys and
- * reads its record: a single round trip, read only, run once per key and
- * cache lifetime.
- */
-static const char  ds_key_by_id_script[] =
-    "local c = '0' "
-    "repeat "
-      "local r = redis.call('SSCAN', KEYS[1], c, 'MATCH', ARGV[1] .. '*', "
-                           "'COUNT', 1000) "
-      "c = r[1] "
-      "for _, h in ipairs(r[2]) do "
-        "local v = redis.call('HGETALL', ARGV[2] .. h) "
-        "if #v > 0 then return {h, v} end "
-      "end "
-    "until c == '0' "
-    "return {}";
 
 
 static void
@@ -366,35 +476,29 @@ ds_auth_token_lookup_done(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t
     ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
 
-    if (replies == NULL) {
-        ngx_http_finalize_request(r, ds_send_unavailable(r));
-        return;
-    }
+    found = replies ? &replies[0] : NULL;
 
-    found = &replies[0];
-
-    if (found->type != REDIS_REPLY_ARRAY) {
-        ngx_http_finalize_request(r, ds_send_unavailable(r));
+    if (found == NULL || found->type != REDIS_REPLY_ARRAY) {
+        (void) ds_auth_conclude(r, ctx, DS_LOOKUP_FAILED);
         return;
     }
 
     if (found->elements != 2
         || found->element[0].type != REDIS_REPLY_STRING
-        || found->element[0].str.len != DS_KEY_HASH_HEX_LEN
-        || ngx_strncmp(found->element[0].str.data, ctx->key.id, DS_KEY_ID_LEN) != 0
+        || found->element[0].str.len != DATASTREAM_APIKEY_HASH_HEX_LEN
+        || ngx_strncmp(found->element[0].str.data, ctx->key.id, DATASTREAM_APIKEY_ID_LEN) != 0
         || ds_key_from_hash(&found->element[1], &ctx->key) != NGX_OK)
     {
         /* revoked: the key of this token is gone */
         ds_keycache_put_id_unknown(ctx->key.id, dmcf->key_cache_ttl);
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid token"));
+        (void) ds_auth_conclude(r, ctx, DS_LOOKUP_UNKNOWN);
         return;
     }
 
-    ngx_memcpy(ctx->key_hash, found->element[0].str.data, DS_KEY_HASH_HEX_LEN);
+    ngx_memcpy(ctx->key_hash, found->element[0].str.data, DATASTREAM_APIKEY_HASH_HEX_LEN);
     ds_keycache_put(ctx->key_hash, &ctx->key, dmcf->key_cache_ttl);
 
-    ds_auth_key_found(r, ctx);
+    (void) ds_auth_conclude(r, ctx, DS_LOOKUP_FOUND);
 }
 
 
@@ -402,47 +506,51 @@ ds_auth_token_lookup_done(ngx_http_request_t *r, ds_reply_t *replies, ngx_uint_t
 static void
 ds_auth_token(ngx_http_request_t *r, ds_ctx_t *ctx)
 {
-    u_char      id[DS_KEY_ID_LEN];
-    ngx_str_t  *keys, *prefix, idstr;
+    u_char      id[DATASTREAM_APIKEY_ID_LEN];
+    ngx_str_t  *keys, *prefix, idstr, script, none = ngx_string("");
     ds_cmd_t    cmd;
+    ds_cmds_t   cmds;
     ngx_int_t   rc;
+
+    static ngx_str_t  two = ngx_string("2");
 
     ctx->token = 1;
     ctx->kind = ctx->key.kind;
-    ngx_memcpy(id, ctx->key.id, DS_KEY_ID_LEN);
+    ngx_memcpy(id, ctx->key.id, DATASTREAM_APIKEY_ID_LEN);
 
-    rc = ds_keycache_get_id(id, &ctx->key, ctx->key_hash);
+    rc = ds_keycache_get_id(id, &ctx->key, ctx->key_hash, r->pool);
 
-    if (rc == NGX_OK) {
-        ds_auth_key_found(r, ctx);
+    if (ds_auth_conclude(r, ctx, ds_auth_cached(rc)) != NGX_AGAIN) {
         return;
     }
 
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid token"));
-        return;
-    }
+    keys = ds_redis_key(r, DATASTREAM_KEY_APIKEYS, NULL, 0);
+    /* a key's record without its hash: the script appends the hashes it finds */
+    prefix = ds_redis_key(r, DATASTREAM_KEY_APIKEY, &none, 1);
 
-    keys = ds_prefixed(r, "apikeys", NULL);
-    prefix = ds_prefixed(r, "apikey:", NULL);
-
-    idstr.data = ngx_pnalloc(r->pool, DS_KEY_ID_LEN);
+    idstr.data = ngx_pnalloc(r->pool, DATASTREAM_APIKEY_ID_LEN);
 
     if (keys == NULL || prefix == NULL || idstr.data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(idstr.data, id, DS_KEY_ID_LEN);
-    idstr.len = DS_KEY_ID_LEN;
+    ngx_memcpy(idstr.data, id, DATASTREAM_APIKEY_ID_LEN);
+    idstr.len = DATASTREAM_APIKEY_ID_LEN;
 
-    ds_cmd_set(&cmd, 6, "EVAL", ds_key_by_id_script, "1", "", "", "");
-    ds_cmd_set_str(&cmd, 3, keys);
-    ds_cmd_set_str(&cmd, 4, &idstr);
-    ds_cmd_set_str(&cmd, 5, prefix);
+    script.data = (u_char *) ds_lua_key_by_id;
+    script.len = ngx_strlen(ds_lua_key_by_id);
 
-    if (ds_redis_batch(r, &cmd, 1, ds_auth_token_lookup_done) != NGX_OK) {
+    ds_cmds_init(&cmds, &cmd, 1, r->connection->log);
+
+    if (ds_cmds_push(&cmds, "EVAL", 5, &script, &two, keys, prefix, &idstr)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ds_redis_batch(r, &cmds, ds_auth_token_lookup_done) != NGX_OK) {
         ngx_http_finalize_request(r, ds_send_unavailable(r));
     }
 }
@@ -457,7 +565,8 @@ ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
     ds_continue_pt next)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
-    const char                      *err;
+    ds_auth_facts_t                  f;
+    ds_auth_verdict_t                v;
     ngx_str_t                       *origin;
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
@@ -486,31 +595,26 @@ ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
         return;
     }
 
-    switch (cred->type) {
+    ngx_memzero(&f, sizeof(ds_auth_facts_t));
+    f.cred = cred->type;
+    f.lookup = DS_LOOKUP_NONE;
 
-    case DS_CRED_NONE:
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Missing API key"));
+    if (cred->type == DS_CRED_TOKEN) {
+        f.token_rc = ds_token_verify(r, &cred->value, &ctx->key, &f.token_err);
+    }
+
+    v = ds_auth_decide(&f);
+
+    if (v.verdict != DS_VERDICT_LOOKUP) {
+        ngx_http_finalize_request(r, ds_send_error(r, v.status, "%s", v.error));
         return;
+    }
 
-    case DS_CRED_MALFORMED:
-        ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                   "Invalid API key"));
-        return;
-
-    case DS_CRED_TOKEN:
-        if (ds_token_verify(r, &cred->value, &ctx->key, &err) != NGX_OK) {
-            ngx_http_finalize_request(r, ds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                                       "%s", err));
-            return;
-        }
-
+    if (cred->type == DS_CRED_TOKEN) {
         ds_auth_token(r, ctx);
-        return;
 
-    case DS_CRED_KEY:
+    } else {
         ds_auth_key(r, ctx, &cred->value);
-        return;
     }
 }
 
@@ -518,61 +622,35 @@ ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
 ngx_int_t
 ds_cors_preflight(ngx_http_request_t *r)
 {
-    ngx_str_t   *origin, v;
+    ngx_str_t   *origin, any = ngx_string("*");
+    ngx_uint_t   i;
 
-    origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
-    if (origin) {
-        v = *origin;
-    } else {
-        ngx_str_set(&v, "*");
-    }
-
-    if (ds_header_set(r, "Access-Control-Allow-Origin", &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&v, "GET, POST, OPTIONS");
-    if (ds_header_set(r, "Access-Control-Allow-Methods", &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&v, "X-API-Key, Authorization, Content-Type");
-    if (ds_header_set(r, "Access-Control-Allow-Headers", &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&v, "600");
-    if (ds_header_set(r, "Access-Control-Max-Age", &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&v, "Origin");
-    if (ds_header_set(r, "Vary", &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ds_send(r, NGX_HTTP_NO_CONTENT, NULL);
-}
-
-
-/* answers to a publishable key from an allowed Origin may be read by it */
-ngx_int_t
-ds_cors_headers(ngx_http_request_t *r, ds_ctx_t *ctx)
-{
-    ngx_str_t  *origin, vary = ngx_string("Origin");
-
-    if (!ctx->allow_origin || r != r->main) {
-        return NGX_OK;
-    }
+    /* fixed for every preflight: only the allowed Origin echoes the request */
+    static struct {
+        const char  *name;
+        ngx_str_t    value;
+    } headers[] = {
+        { "Access-Control-Allow-Methods", ngx_string("GET, POST, OPTIONS") },
+        { "Access-Control-Allow-Headers",
+          ngx_string("X-API-Key, Authorization, Content-Type") },
+        { "Access-Control-Max-Age", ngx_string("600") },
+        { "Vary", ngx_string("Origin") },
+    };
 
     origin = ds_header_in(r, "Origin", sizeof("Origin") - 1);
     if (origin == NULL) {
-        return NGX_OK;
+        origin = &any;
     }
 
     if (ds_header_set(r, "Access-Control-Allow-Origin", origin) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ds_header_set(r, "Vary", &vary);
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if (ds_header_set(r, headers[i].name, &headers[i].value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ds_send(r, NGX_HTTP_NO_CONTENT, NULL);
 }

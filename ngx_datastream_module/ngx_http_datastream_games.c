@@ -179,11 +179,14 @@ ngx_int_t
 ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash)
 {
     ds_game_t   *g;
-    ds_cmd_t    *cmds;
+    ds_cmd_t    *cmd;
+    ds_cmds_t    cmds;
     ngx_str_t    slug, *key;
     ngx_uint_t   i;
     json_t      *empty;
     ngx_int_t    rc;
+
+    static ngx_str_t  zero = ngx_string("0");
 
     if (hash->type != REDIS_REPLY_ARRAY) {
         return ds_send_unavailable(r);
@@ -204,26 +207,27 @@ ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash)
         return rc;
     }
 
-    cmds = ngx_palloc(r->pool, ctx->games->nelts * sizeof(ds_cmd_t));
-    if (cmds == NULL) {
+    cmd = ngx_palloc(r->pool, ctx->games->nelts * sizeof(ds_cmd_t));
+    if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ds_cmds_init(&cmds, cmd, ctx->games->nelts, r->connection->log);
 
     g = ctx->games->elts;
     for (i = 0; i < ctx->games->nelts; i++) {
         slug.data = (u_char *) g[i].slug;
         slug.len = ngx_strlen(g[i].slug);
 
-        key = ds_prefixed(r, "h:game:", &slug);
-        if (key == NULL) {
+        key = ds_history_key(r, 0, &slug, 1);
+        if (key == NULL || ds_cmds_push(&cmds, "ZREVRANGE", 3, key, &zero, &zero)
+                           != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ds_cmd_set(&cmds[i], 4, "ZREVRANGE", "", "0", "0");
-        ds_cmd_set_str(&cmds[i], 1, key);
     }
 
-    if (ds_redis_batch(r, cmds, ctx->games->nelts, ds_api_games_latest_done)
+    if (ds_redis_batch(r, &cmds, ds_api_games_latest_done)
         != NGX_OK)
     {
         return ds_send_unavailable(r);

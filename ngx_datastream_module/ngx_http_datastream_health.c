@@ -14,11 +14,7 @@ ds_healthz_handler(ngx_http_request_t *r)
     ngx_str_t  body = ngx_string("{\"status\":\"ok\"}");
     ngx_int_t  rc;
 
-    if (ds_ctx_get(r, DS_ROUTE_HEALTHZ) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ds_content_begin(r, DS_ROUTE_HEALTHZ, NULL);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -45,20 +41,21 @@ ngx_int_t
 ds_readyz_handler(ngx_http_request_t *r)
 {
     ds_cmd_t   cmd;
+    ds_cmds_t  cmds;
     ngx_int_t  rc;
 
-    if (ds_ctx_get(r, DS_ROUTE_READYZ) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ds_content_begin(r, DS_ROUTE_READYZ, NULL);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    ds_cmd_set(&cmd, 1, "PING");
+    ds_cmds_init(&cmds, &cmd, 1, r->connection->log);
 
-    if (ds_redis_batch(r, &cmd, 1, ds_readyz_done) != NGX_OK) {
+    if (ds_cmds_push(&cmds, "PING", 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ds_redis_batch(r, &cmds, ds_readyz_done) != NGX_OK) {
         return ds_send_unavailable(r);
     }
 

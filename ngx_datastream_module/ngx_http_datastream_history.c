@@ -4,9 +4,10 @@
  * Reading 1000 members of a history costs Redis far more than the whole
  * answer costs nginx (Redis alone serves about 2 000 such ranges a second,
  * bench/RESULTS.md). Every writer of a history therefore sets a new revision
- * for it in the hash <prefix>hrev (field: the key without the prefix), and an
- * answer rendered at one revision is sent again, without reading the
- * members, for as long as the revision is the same. The revision is read in
+ * for it in the history revisions hash (DATASTREAM_KEY_HISTORY_REVISIONS;
+ * field: the history's name without the prefix), and an answer rendered
+ * at one revision is sent again, without reading the members, for as long
+ * as the revision is the same. The revision is read in
  * the same round trip as the rate limit and the game check, so an answer is
  * never older than the read model at the time of the request.
  *

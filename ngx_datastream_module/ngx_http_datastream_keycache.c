@@ -6,6 +6,9 @@
  * depends only on the leading digits, which the key id (the first 16 hex
  * digits of the hash, carried by tokens) shares, so tokens find their key's
  * entry too.
+ * A key's origins list lives in a buffer of its slot, grown to the longest
+ * list the slot held (at most DATASTREAM_ORIGINS_MAX): the cache is bounded
+ * by its slots, and a request gets a pool copy of just its key's list.
  */
 
 #include "ngx_http_datastream_module.h"
@@ -16,12 +19,14 @@
 
 
 typedef struct {
-    u_char        hash[DS_KEY_HASH_HEX_LEN];
+    u_char        hash[DATASTREAM_APIKEY_HASH_HEX_LEN];
     ngx_msec_t    expires;
     unsigned      used:1;
     unsigned      known:1;
     unsigned      by_id:1;      /* only the key id is known (to be unknown) */
-    ds_key_t      key;
+    ds_key_t      key;          /* key.origins points to origins */
+    u_char       *origins;
+    size_t        origins_size;
 } ds_keycache_entry_t;
 
 
@@ -40,14 +45,36 @@ ds_keycache_slot(const u_char *hash)
 }
 
 
+/* the entry's key, its origins copied into pool */
+static ngx_int_t
+ds_keycache_copy(ds_keycache_entry_t *e, ds_key_t *key, ngx_pool_t *pool)
+{
+    *key = e->key;
+
+    if (e->key.origins_len == 0) {
+        key->origins = NULL;
+        return NGX_OK;
+    }
+
+    key->origins = ngx_pnalloc(pool, e->key.origins_len);
+    if (key->origins == NULL) {
+        return NGX_AGAIN;
+    }
+
+    ngx_memcpy(key->origins, e->key.origins, e->key.origins_len);
+
+    return NGX_OK;
+}
+
+
 /* NGX_OK: known key; NGX_DECLINED: known to be unknown; NGX_AGAIN: ask Redis */
 ngx_int_t
-ds_keycache_get(const u_char *hash, ds_key_t *key)
+ds_keycache_get(const u_char *hash, ds_key_t *key, ngx_pool_t *pool)
 {
     ds_keycache_entry_t  *e = ds_keycache_slot(hash);
 
     if (!e->used || e->by_id
-        || ngx_memcmp(e->hash, hash, DS_KEY_HASH_HEX_LEN) != 0
+        || ngx_memcmp(e->hash, hash, DATASTREAM_APIKEY_HASH_HEX_LEN) != 0
         || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
     {
         return NGX_AGAIN;
@@ -57,9 +84,7 @@ ds_keycache_get(const u_char *hash, ds_key_t *key)
         return NGX_DECLINED;
     }
 
-    *key = e->key;
-
-    return NGX_OK;
+    return ds_keycache_copy(e, key, pool);
 }
 
 
@@ -69,11 +94,11 @@ ds_keycache_get(const u_char *hash, ds_key_t *key)
  * an unknown id.
  */
 ngx_int_t
-ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash)
+ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash, ngx_pool_t *pool)
 {
     ds_keycache_entry_t  *e = ds_keycache_slot(id);
 
-    if (!e->used || ngx_memcmp(e->hash, id, DS_KEY_ID_LEN) != 0
+    if (!e->used || ngx_memcmp(e->hash, id, DATASTREAM_APIKEY_ID_LEN) != 0
         || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
     {
         return NGX_AGAIN;
@@ -83,8 +108,11 @@ ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash)
         return NGX_DECLINED;
     }
 
-    *key = e->key;
-    ngx_memcpy(hash, e->hash, DS_KEY_HASH_HEX_LEN);
+    if (ds_keycache_copy(e, key, pool) != NGX_OK) {
+        return NGX_AGAIN;
+    }
+
+    ngx_memcpy(hash, e->hash, DATASTREAM_APIKEY_HASH_HEX_LEN);
 
     return NGX_OK;
 }
@@ -95,14 +123,37 @@ void
 ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
 {
     ds_keycache_entry_t  *e = ds_keycache_slot(hash);
+    u_char               *buf;
 
-    ngx_memcpy(e->hash, hash, DS_KEY_HASH_HEX_LEN);
+    /* a failed put leaves no entry: the next request asks Redis again */
+    e->used = 0;
+
+    if (key && key->origins_len > e->origins_size) {
+        if (key->origins_len > DATASTREAM_ORIGINS_MAX) {
+            return;
+        }
+
+        buf = ngx_alloc(key->origins_len, ngx_cycle->log);
+        if (buf == NULL) {
+            return;
+        }
+
+        ngx_free(e->origins);
+        e->origins = buf;
+        e->origins_size = key->origins_len;
+    }
+
+    ngx_memcpy(e->hash, hash, DATASTREAM_APIKEY_HASH_HEX_LEN);
     e->used = 1;
     e->by_id = 0;
     e->known = (key != NULL);
 
     if (key) {
         e->key = *key;
+        e->key.origins = e->origins;
+        if (key->origins_len) {
+            ngx_memcpy(e->origins, key->origins, key->origins_len);
+        }
     } else {
         ttl = ngx_min(ttl, DS_KEYCACHE_NEG_TTL);
     }
@@ -117,8 +168,8 @@ ds_keycache_put_id_unknown(const u_char *id, ngx_msec_t ttl)
 {
     ds_keycache_entry_t  *e = ds_keycache_slot(id);
 
-    ngx_memset(e->hash, '-', DS_KEY_HASH_HEX_LEN);
-    ngx_memcpy(e->hash, id, DS_KEY_ID_LEN);
+    ngx_memset(e->hash, '-', DATASTREAM_APIKEY_HASH_HEX_LEN);
+    ngx_memcpy(e->hash, id, DATASTREAM_APIKEY_ID_LEN);
     e->used = 1;
     e->by_id = 1;
     e->known = 0;

@@ -12,8 +12,17 @@
 
 
 static const char  *ds_route_names[DS_ROUTE_COUNT] = {
-    "unknown", "games", "latest", "history", "history_type", "token",
-    "preflight", "subscribe", "healthz", "readyz", "metrics"
+    [DS_ROUTE_UNKNOWN]      = "unknown",
+    [DS_ROUTE_GAMES]        = "games",
+    [DS_ROUTE_LATEST]       = "latest",
+    [DS_ROUTE_HISTORY]      = "history",
+    [DS_ROUTE_HISTORY_TYPE] = "history_type",
+    [DS_ROUTE_TOKEN]        = "token",
+    [DS_ROUTE_PREFLIGHT]    = "preflight",
+    [DS_ROUTE_SUBSCRIBE]    = "subscribe",
+    [DS_ROUTE_HEALTHZ]      = "healthz",
+    [DS_ROUTE_READYZ]       = "readyz",
+    [DS_ROUTE_METRICS]      = "metrics",
 };
 
 static const ngx_uint_t  ds_statuses[] = {
@@ -45,6 +54,10 @@ typedef struct {
 
 
 static ds_metrics_t  *ds_metrics;
+
+
+static ngx_int_t ds_metrics_answer(ngx_http_request_t *r, ds_ctx_t *ctx,
+    ngx_uint_t status, off_t len);
 
 
 static ngx_int_t
@@ -84,11 +97,11 @@ ds_metrics_init_conf(ngx_conf_t *cf, ngx_http_datastream_main_conf_t *dmcf)
 
     dmcf->metrics_zone->init = ds_metrics_init_zone;
 
-    return NGX_OK;
+    return ds_answer_hook_every(ds_metrics_answer);
 }
 
 
-void
+static void
 ds_metrics_observe(ngx_http_request_t *r, ds_route_e route, ngx_uint_t status)
 {
     ngx_http_request_t  *m = r->main;
@@ -119,6 +132,15 @@ ds_metrics_observe(ngx_http_request_t *r, ds_route_e route, ngx_uint_t status)
             (void) ngx_atomic_fetch_add(&ds_metrics->buckets[route][i], 1);
         }
     }
+}
+
+
+static ngx_int_t
+ds_metrics_answer(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_uint_t status, off_t len)
+{
+    ds_metrics_observe(r, ctx->route, status);
+
+    return NGX_OK;
 }
 
 
@@ -331,12 +353,7 @@ ds_metrics_handler(ngx_http_request_t *r)
     ds_ctx_t                        *ctx;
     ngx_int_t                        rc;
 
-    ctx = ds_ctx_get(r, DS_ROUTE_METRICS);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ds_content_begin(r, DS_ROUTE_METRICS, &ctx);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -196,13 +196,12 @@ ngx_module_t  ngx_http_datastream_module = {
 };
 
 
-static ngx_http_handler_pt  ds_handlers[] = {
-    NULL,
-    ds_api_handler,
-    ds_subscriber_auth_handler,
-    ds_healthz_handler,
-    ds_readyz_handler,
-    ds_metrics_handler
+static ngx_http_handler_pt  ds_handlers[DS_HANDLER_COUNT] = {
+    [DS_HANDLER_API]             = ds_api_handler,
+    [DS_HANDLER_SUBSCRIBER_AUTH] = ds_subscriber_auth_handler,
+    [DS_HANDLER_HEALTHZ]         = ds_healthz_handler,
+    [DS_HANDLER_READYZ]          = ds_readyz_handler,
+    [DS_HANDLER_METRICS]         = ds_metrics_handler,
 };
 
 
@@ -238,6 +237,13 @@ ds_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (dmcf->prefix.data == NULL) {
         ngx_str_set(&dmcf->prefix, "ds:");
+    }
+
+    if (dmcf->prefix.len > DATASTREAM_REDIS_PREFIX_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "datastream_redis_prefix: longer than %d bytes",
+                           DATASTREAM_REDIS_PREFIX_MAX);
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_init_msec_value(dmcf->redis_timeout, 1000);
@@ -524,7 +530,11 @@ ds_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ds_subscriber_filter_init(cf);
+    if (ds_subprotocol_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ds_sse_initial_filter_init(cf);
 }
 
 
@@ -584,37 +594,31 @@ ds_ctx_get(ngx_http_request_t *r, ds_route_e route)
     }
 
     ctx->route = route;
-    ctx->limit = DS_LIMIT_DEFAULT;
+    ctx->limit = DATASTREAM_HISTORY_LIMIT_DEFAULT;
     ngx_http_set_ctx(r, ctx, ngx_http_datastream_module);
 
     return ctx;
 }
 
 
-ngx_str_t *
-ds_prefixed(ngx_http_request_t *r, const char *suffix, ngx_str_t *name)
+/*
+ * The opening of every content handler: its context, and any request body
+ * read and dropped, since no route reads one and keepalive needs it gone.
+ * ctxp may be NULL for a handler that needs the context only to be counted.
+ */
+ngx_int_t
+ds_content_begin(ngx_http_request_t *r, ds_route_e route, ds_ctx_t **ctxp)
 {
-    ngx_http_datastream_main_conf_t  *dmcf;
-    ngx_str_t                        *s;
-    size_t                            slen;
+    ds_ctx_t  *ctx;
 
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
-
-    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (s == NULL) {
-        return NULL;
+    ctx = ds_ctx_get(r, route);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    slen = ngx_strlen(suffix);
-    s->len = dmcf->prefix.len + slen + (name ? name->len : 0);
-    s->data = ngx_pnalloc(r->pool, s->len);
-    if (s->data == NULL) {
-        return NULL;
+    if (ctxp) {
+        *ctxp = ctx;
     }
 
-    ngx_memcpy(ngx_cpymem(ngx_cpymem(s->data, dmcf->prefix.data, dmcf->prefix.len),
-                          suffix, slen),
-               name ? name->data : (u_char *) "", name ? name->len : 0);
-
-    return s;
+    return ngx_http_discard_request_body(r);
 }

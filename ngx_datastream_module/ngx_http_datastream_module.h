@@ -5,14 +5,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <datastream_contract.h>
+#include <datastream_keys.h>
 
-#define DS_KEY_HASH_HEX_LEN    64
-#define DS_KEY_ID_LEN          16
-#define DS_ORIGINS_MAX         1024
-#define DS_SLUG_MAX            64
-#define DS_LIMIT_DEFAULT       500
-#define DS_LIMIT_MAX           1000
-#define DS_RATE_WINDOW         60
+
+/* the longest command the module sends: EVAL, script, numkeys, 2 keys, 1 arg */
 #define DS_CMD_ARGS_MAX        6
 
 #define DS_CONTENT_TYPE        "application/json; charset=utf-8"
@@ -25,10 +22,11 @@ typedef enum {
     DS_HANDLER_SUBSCRIBER_AUTH,
     DS_HANDLER_HEALTHZ,
     DS_HANDLER_READYZ,
-    DS_HANDLER_METRICS
+    DS_HANDLER_METRICS,
+    DS_HANDLER_COUNT
 } ds_handler_e;
 
-/* metric label of a request; keep in sync with ds_route_names */
+/* metric label of a request */
 typedef enum {
     DS_ROUTE_UNKNOWN = 0,
     DS_ROUTE_GAMES,
@@ -77,11 +75,11 @@ typedef struct {
 
 /* an API key as the backend knows it after lookup */
 typedef struct {
-    u_char                     id[DS_KEY_ID_LEN];
+    u_char                     id[DATASTREAM_APIKEY_ID_LEN];
     ds_kind_e                  kind;
     ngx_uint_t                 rate_limit;   /* 0 = kind default */
-    size_t                     origins_len;
-    u_char                     origins[DS_ORIGINS_MAX];
+    size_t                     origins_len;  /* at most DATASTREAM_ORIGINS_MAX */
+    u_char                    *origins;      /* in the request pool */
 } ds_key_t;
 
 /* what the client presented */
@@ -96,6 +94,38 @@ typedef struct {
     ds_cred_e                  type;
     ngx_str_t                  value;
 } ds_cred_t;
+
+/* where the key of a credential was looked for */
+typedef enum {
+    DS_LOOKUP_NONE = 0,        /* not yet */
+    DS_LOOKUP_FOUND,
+    DS_LOOKUP_UNKNOWN,         /* no such key, or its record is unusable */
+    DS_LOOKUP_FAILED           /* Redis failed */
+} ds_lookup_e;
+
+/* everything the authentication decision depends on, as plain values */
+typedef struct {
+    ds_cred_e                  cred;
+    ds_kind_e                  kind;        /* presented: the key's prefix, the token's */
+    ngx_int_t                  token_rc;    /* ds_token_verify's, for a token */
+    const char                *token_err;
+    ds_lookup_e                lookup;
+    const ds_key_t            *key;         /* the record, when found */
+    const ngx_str_t           *origin;      /* Origin, or same-origin Referer's; NULL */
+} ds_auth_facts_t;
+
+typedef enum {
+    DS_VERDICT_REFUSE = 0,
+    DS_VERDICT_LOOKUP,         /* decidable once the key is looked up */
+    DS_VERDICT_ADMIT
+} ds_verdict_e;
+
+typedef struct {
+    ds_verdict_e               verdict;
+    ngx_uint_t                 status;      /* of a refusal */
+    const char                *error;       /* of a refusal */
+    unsigned                   allow_origin:1;
+} ds_auth_verdict_t;
 
 
 /* a Redis reply copied into the request pool */
@@ -114,6 +144,21 @@ typedef struct {
     size_t                     argvlen[DS_CMD_ARGS_MAX];
 } ds_cmd_t;
 
+/*
+ * The commands of one pipelined batch, in storage of a fixed size: a push
+ * that would not fit is refused, never written past the end.
+ */
+typedef struct {
+    ds_cmd_t                  *cmd;
+    ngx_uint_t                 n;
+    ngx_uint_t                 size;
+    ngx_log_t                 *log;
+} ds_cmds_t;
+
+#define ds_cmds_init(cmds, storage, nstorage, lg)                             \
+    ((cmds)->cmd = (storage), (cmds)->n = 0, (cmds)->size = (nstorage),        \
+     (cmds)->log = (lg))
+
 /* replies is NULL when Redis failed or timed out */
 typedef void (*ds_batch_handler_pt)(ngx_http_request_t *r, ds_reply_t *replies,
     ngx_uint_t n);
@@ -121,10 +166,23 @@ typedef void (*ds_batch_handler_pt)(ngx_http_request_t *r, ds_reply_t *replies,
 typedef void (*ds_continue_pt)(ngx_http_request_t *r);
 
 
+typedef struct ds_ctx_s  ds_ctx_t;
+
+/*
+ * What a feature adds to an answer of status with a body of len bytes, run
+ * by ds_send_parts before the headers go out; the reply layer knows no
+ * feature.
+ */
+typedef ngx_int_t (*ds_answer_hook_pt)(ngx_http_request_t *r, ds_ctx_t *ctx,
+    ngx_uint_t status, off_t len);
+
+/* CORS, rate-limit headers, the subscriber's shim: one each per request */
+#define DS_ANSWER_HOOKS_MAX    4
+
+
 typedef struct ds_stream_ctx_s  ds_stream_ctx_t;
 
 /* per-request state */
-typedef struct ds_ctx_s  ds_ctx_t;
 struct ds_ctx_s {
     ds_route_e                 route;
     ngx_str_t                  name;          /* slug or type from the path */
@@ -132,11 +190,9 @@ struct ds_ctx_s {
     ngx_int_t                  param_status;  /* deferred 400/404 of path/args */
     const char                *param_error;
     ds_kind_e                  kind;
-    u_char                     key_hash[DS_KEY_HASH_HEX_LEN];
+    u_char                     key_hash[DATASTREAM_APIKEY_HASH_HEX_LEN];
     ds_key_t                   key;
     unsigned                   authenticated:1;
-    unsigned                   allow_origin:1;
-    unsigned                   rate_limited:1;
     unsigned                   by_type:1;     /* subscriber: a type channel */
     unsigned                   token:1;       /* the credential was a token */
     ngx_uint_t                 rl_limit;
@@ -153,6 +209,8 @@ struct ds_ctx_s {
     ngx_str_t                  origin;        /* resolved at the start */
     unsigned                   has_origin:1;
     ds_stream_ctx_t           *stream;        /* subscriber: SSE state, or NULL */
+    ds_answer_hook_pt          answer_hooks[DS_ANSWER_HOOKS_MAX];
+    ngx_uint_t                 nanswer_hooks;
 };
 
 
@@ -174,16 +232,25 @@ extern ngx_module_t  ngx_http_datastream_module;
 
 /* module */
 ds_ctx_t *ds_ctx_get(ngx_http_request_t *r, ds_route_e route);
-ngx_str_t *ds_prefixed(ngx_http_request_t *r, const char *suffix, ngx_str_t *name);
+ngx_int_t ds_content_begin(ngx_http_request_t *r, ds_route_e route,
+    ds_ctx_t **ctxp);
+ngx_str_t *ds_key_name(ngx_pool_t *pool, ngx_str_t *prefix, datastream_key_e key,
+    ngx_str_t *parts, ngx_uint_t nparts);
+ngx_str_t *ds_redis_key(ngx_http_request_t *r, datastream_key_e key, ngx_str_t *parts,
+    ngx_uint_t nparts);
+ngx_str_t *ds_history_key(ngx_http_request_t *r, ngx_uint_t by_type, ngx_str_t *name,
+    ngx_uint_t prefixed);
 
 /* redis */
 ngx_int_t ds_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_datastream_main_conf_t *dmcf);
 void ds_redis_exit_process(void);
-ngx_int_t ds_redis_batch(ngx_http_request_t *r, ds_cmd_t *cmds, ngx_uint_t n,
+ngx_int_t ds_redis_batch(ngx_http_request_t *r, ds_cmds_t *cmds,
     ds_batch_handler_pt handler);
-void ds_cmd_set(ds_cmd_t *cmd, int argc, ...);
-void ds_cmd_set_str(ds_cmd_t *cmd, int i, ngx_str_t *s);
+
+/* command builder (pure) */
+ngx_int_t ds_cmds_push_argv(ds_cmds_t *cmds, ngx_uint_t argc, const ngx_str_t *argv);
+ngx_int_t ds_cmds_push(ds_cmds_t *cmds, const char *name, ngx_uint_t nargs, ...);
 
 /* replies */
 ngx_int_t ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body);
@@ -196,19 +263,29 @@ ngx_int_t ds_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ds_send_unavailable(ngx_http_request_t *r);
 ngx_int_t ds_header_set(ngx_http_request_t *r, const char *name, ngx_str_t *value);
 ngx_str_t *ds_header_in(ngx_http_request_t *r, const char *name, size_t len);
+ngx_int_t ds_answer_hook_add(ds_ctx_t *ctx, ds_answer_hook_pt hook);
+ngx_int_t ds_answer_hook_every(ds_answer_hook_pt hook);
 
 /* auth */
 ds_cred_t ds_cred_rest(ngx_http_request_t *r);
 ds_cred_t ds_cred_stream(ngx_http_request_t *r, ngx_uint_t websocket);
+ds_auth_verdict_t ds_auth_decide(const ds_auth_facts_t *facts);
 void ds_auth_start(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cred_t *cred,
     ds_continue_pt next);
 ngx_int_t ds_cors_preflight(ngx_http_request_t *r);
-ngx_int_t ds_cors_headers(ngx_http_request_t *r, ds_ctx_t *ctx);
+
+/*
+ * Redis scripts of lua/, embedded at build time.  A token names its key by id
+ * only: on a key cache miss, ds_lua_key_by_id finds the key among the live
+ * keys and reads its record in one read-only round trip.
+ */
+extern const char  ds_lua_key_by_id[];
 
 /* key cache */
-ngx_int_t ds_keycache_get(const u_char *hash, ds_key_t *key);
+ngx_int_t ds_keycache_get(const u_char *hash, ds_key_t *key, ngx_pool_t *pool);
 void ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl);
-ngx_int_t ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash);
+ngx_int_t ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash,
+    ngx_pool_t *pool);
 void ds_keycache_put_id_unknown(const u_char *id, ngx_msec_t ttl);
 
 /* tokens */
@@ -219,10 +296,9 @@ ngx_int_t ds_token_load_secret(ngx_cycle_t *cycle,
     ngx_http_datastream_main_conf_t *dmcf);
 
 /* rate limit */
-ngx_int_t ds_ratelimit_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds);
+ngx_int_t ds_ratelimit_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmds_t *cmds);
 ngx_int_t ds_ratelimit_check(ngx_http_request_t *r, ds_ctx_t *ctx,
     ds_reply_t *replies);
-ngx_int_t ds_ratelimit_headers(ngx_http_request_t *r, ds_ctx_t *ctx);
 
 /* history answers, cached per worker by revision */
 ngx_int_t ds_history_known(ngx_str_t *name);
@@ -237,11 +313,18 @@ ngx_int_t ds_api_handler(ngx_http_request_t *r);
 ngx_int_t ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash);
 ngx_int_t ds_games_have_type(ds_reply_t *games, ngx_str_t *type);
 ngx_int_t ds_subscriber_auth_handler(ngx_http_request_t *r);
-ngx_int_t ds_subscriber_filter_init(ngx_conf_t *cf);
+ngx_uint_t ds_is_websocket(ngx_http_request_t *r);
+ngx_int_t ds_subprotocol_filter_init(ngx_conf_t *cf);
+
+/* SSE initial event */
+ngx_int_t ds_sse_initial_filter_init(ngx_conf_t *cf);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
+ngx_int_t ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx);
+void ds_stream_set_initial(ds_stream_ctx_t *sctx, ds_reply_t *reply);
 ngx_int_t ds_redact_handler(ngx_http_request_t *r);
 ngx_int_t ds_redact_log_handler(ngx_http_request_t *r);
-ngx_int_t ds_subscriber_shim_upstream(ngx_http_request_t *r, off_t len);
+ngx_int_t ds_subscriber_shim_upstream(ngx_http_request_t *r, ds_ctx_t *ctx,
+    ngx_uint_t status, off_t len);
 ngx_int_t ds_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ds_readyz_handler(ngx_http_request_t *r);
 
@@ -251,12 +334,10 @@ ngx_int_t ds_log_redact_init_module(ngx_cycle_t *cycle);
 
 /* metrics */
 ngx_int_t ds_metrics_init_conf(ngx_conf_t *cf, ngx_http_datastream_main_conf_t *dmcf);
-void ds_metrics_observe(ngx_http_request_t *r, ds_route_e route, ngx_uint_t status);
 void ds_metrics_redis_error(void);
 ngx_int_t ds_metrics_handler(ngx_http_request_t *r);
 
 /* params (pure) */
-ngx_int_t ds_parse_slug(const u_char *p, size_t len);
 ngx_int_t ds_parse_limit(const u_char *p, size_t len, ngx_uint_t *limit);
 ds_kind_e ds_parse_key(const u_char *p, size_t len);
 ngx_int_t ds_pick_subprotocol(const u_char *p, size_t len, ngx_str_t *out);

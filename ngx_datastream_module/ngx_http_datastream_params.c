@@ -7,14 +7,6 @@
 
 
 #define DS_KEY_BODY_OFFSET   (sizeof("sk_live_") - 1)
-#define DS_KEY_LEN           (DS_KEY_BODY_OFFSET + 64)
-
-
-static ngx_inline ngx_uint_t
-ds_is_lower_alnum(u_char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
 
 
 static ngx_inline ngx_uint_t
@@ -24,27 +16,7 @@ ds_is_lower_hex(u_char ch)
 }
 
 
-/* [a-z0-9][a-z0-9_-]{0,63} */
-ngx_int_t
-ds_parse_slug(const u_char *p, size_t len)
-{
-    size_t  i;
-
-    if (len == 0 || len > DS_SLUG_MAX || !ds_is_lower_alnum(p[0])) {
-        return NGX_ERROR;
-    }
-
-    for (i = 1; i < len; i++) {
-        if (!ds_is_lower_alnum(p[i]) && p[i] != '-' && p[i] != '_') {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* decimal 1..DS_LIMIT_MAX, digits only, no leading zero */
+/* decimal 1..DATASTREAM_HISTORY_LIMIT_MAX, digits only, no leading zero */
 ngx_int_t
 ds_parse_limit(const u_char *p, size_t len, ngx_uint_t *limit)
 {
@@ -62,7 +34,7 @@ ds_parse_limit(const u_char *p, size_t len, ngx_uint_t *limit)
 
         value = value * 10 + (p[i] - '0');
 
-        if (value > DS_LIMIT_MAX) {
+        if (value > DATASTREAM_HISTORY_LIMIT_MAX) {
             return NGX_ERROR;
         }
     }
@@ -80,7 +52,7 @@ ds_parse_key(const u_char *p, size_t len)
     ds_kind_e  kind;
     size_t     i;
 
-    if (len != DS_KEY_LEN) {
+    if (len != DATASTREAM_APIKEY_LEN) {
         return DS_KIND_NONE;
     }
 

@@ -9,36 +9,40 @@
 #include <hiredis/hiredis.h>
 
 
-#define DS_RL_CMDS   2
-
-
-/* the number of commands added, or NGX_ERROR */
+/*
+ * The counter's commands open the batch; ctx->step_base tells the caller's
+ * reply handler where the replies to its own commands begin.
+ */
 ngx_int_t
-ds_ratelimit_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
+ds_ratelimit_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmds_t *cmds)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
-    ngx_str_t                        suffix, *key;
-    u_char                          *p;
+    ngx_str_t                        parts[2], *key;
     time_t                           now;
 
+    static ngx_str_t  ttl = ngx_string(ngx_value(DATASTREAM_RATE_WINDOW_S));
+
     if (!ctx->authenticated) {
-        return 0;
+        ctx->step_base = cmds->n;
+        return NGX_OK;
     }
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
 
     now = ngx_time();
 
-    suffix.data = ngx_pnalloc(r->pool, DS_KEY_ID_LEN + 1 + NGX_TIME_T_LEN);
-    if (suffix.data == NULL) {
+    parts[0].data = ctx->key.id;
+    parts[0].len = DATASTREAM_APIKEY_ID_LEN;
+
+    parts[1].data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (parts[1].data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(suffix.data, "%*s:%T", (size_t) DS_KEY_ID_LEN, ctx->key.id,
-                    now / DS_RATE_WINDOW);
-    suffix.len = p - suffix.data;
+    parts[1].len = ngx_sprintf(parts[1].data, "%T", now / DATASTREAM_RATE_WINDOW_S)
+                   - parts[1].data;
 
-    key = ds_prefixed(r, "rl:", &suffix);
+    key = ds_redis_key(r, DATASTREAM_KEY_RATE, parts, 2);
     if (key == NULL) {
         return NGX_ERROR;
     }
@@ -46,33 +50,17 @@ ds_ratelimit_cmds(ngx_http_request_t *r, ds_ctx_t *ctx, ds_cmd_t *cmds)
     ctx->rl_limit = ctx->key.rate_limit ? ctx->key.rate_limit
                     : (ctx->key.kind == DS_KIND_PK ? dlcf->rate_limit_pk
                                                    : dlcf->rate_limit_sk);
-    ctx->rl_reset = DS_RATE_WINDOW - now % DS_RATE_WINDOW;
+    ctx->rl_reset = DATASTREAM_RATE_WINDOW_S - now % DATASTREAM_RATE_WINDOW_S;
 
-    ds_cmd_set(&cmds[0], 2, "INCR", "");
-    ds_cmd_set_str(&cmds[0], 1, key);
-    ds_cmd_set(&cmds[1], 3, "EXPIRE", "", "60");
-    ds_cmd_set_str(&cmds[1], 1, key);
-
-    return DS_RL_CMDS;
-}
-
-
-/* NGX_OK within the limit, NGX_DECLINED over it */
-ngx_int_t
-ds_ratelimit_check(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *replies)
-{
-    ngx_uint_t  count;
-
-    if (replies[0].type != REDIS_REPLY_INTEGER || replies[0].integer < 0) {
+    if (ds_cmds_push(cmds, "INCR", 1, key) != NGX_OK
+        || ds_cmds_push(cmds, "EXPIRE", 2, key, &ttl) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    count = (ngx_uint_t) replies[0].integer;
+    ctx->step_base = cmds->n;
 
-    ctx->rate_limited = 1;
-    ctx->rl_remaining = count >= ctx->rl_limit ? 0 : ctx->rl_limit - count;
-
-    return count > ctx->rl_limit ? NGX_DECLINED : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -92,13 +80,10 @@ ds_header_uint(ngx_http_request_t *r, const char *name, ngx_uint_t n)
 }
 
 
-ngx_int_t
-ds_ratelimit_headers(ngx_http_request_t *r, ds_ctx_t *ctx)
+static ngx_int_t
+ds_ratelimit_headers(ngx_http_request_t *r, ds_ctx_t *ctx, ngx_uint_t status,
+    off_t len)
 {
-    if (!ctx->rate_limited) {
-        return NGX_OK;
-    }
-
     if (ds_header_uint(r, "X-Ratelimit-Limit", ctx->rl_limit) != NGX_OK
         || ds_header_uint(r, "X-Ratelimit-Remaining", ctx->rl_remaining) != NGX_OK
         || ds_header_uint(r, "X-Ratelimit-Reset", ctx->rl_reset) != NGX_OK)
@@ -107,4 +92,26 @@ ds_ratelimit_headers(ngx_http_request_t *r, ds_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/* NGX_OK within the limit, NGX_DECLINED over it; either answer tells the count */
+ngx_int_t
+ds_ratelimit_check(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *replies)
+{
+    ngx_uint_t  count;
+
+    if (replies[0].type != REDIS_REPLY_INTEGER || replies[0].integer < 0) {
+        return NGX_ERROR;
+    }
+
+    count = (ngx_uint_t) replies[0].integer;
+
+    ctx->rl_remaining = count >= ctx->rl_limit ? 0 : ctx->rl_limit - count;
+
+    if (ds_answer_hook_add(ctx, ds_ratelimit_headers) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return count > ctx->rl_limit ? NGX_DECLINED : NGX_OK;
 }

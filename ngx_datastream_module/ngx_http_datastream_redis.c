@@ -336,32 +336,6 @@ ds_redis_exit_process(void)
 }
 
 
-void
-ds_cmd_set(ds_cmd_t *cmd, int argc, ...)
-{
-    va_list  args;
-    int      i;
-
-    va_start(args, argc);
-
-    cmd->argc = argc;
-    for (i = 0; i < argc; i++) {
-        cmd->argv[i] = va_arg(args, const char *);
-        cmd->argvlen[i] = ngx_strlen(cmd->argv[i]);
-    }
-
-    va_end(args);
-}
-
-
-void
-ds_cmd_set_str(ds_cmd_t *cmd, int i, ngx_str_t *s)
-{
-    cmd->argv[i] = (const char *) s->data;
-    cmd->argvlen[i] = s->len;
-}
-
-
 static ngx_int_t
 ds_reply_copy(ngx_pool_t *pool, ds_reply_t *dst, redisReply *src, ngx_uint_t depth)
 {
@@ -509,11 +483,14 @@ ds_batch_timeout(ngx_event_t *ev)
 
 
 ngx_int_t
-ds_redis_batch(ngx_http_request_t *r, ds_cmd_t *cmds, ngx_uint_t n,
-    ds_batch_handler_pt handler)
+ds_redis_batch(ngx_http_request_t *r, ds_cmds_t *cmds, ds_batch_handler_pt handler)
 {
     ds_batch_t  *b;
-    ngx_uint_t   i;
+    ds_cmd_t    *cmd;
+    ngx_uint_t   i, n;
+
+    n = cmds->n;
+    cmd = cmds->cmd;
 
     if (ds_redis.ac == NULL) {
         /* a request is a reason to try now rather than after the backoff */
@@ -545,8 +522,8 @@ ds_redis_batch(ngx_http_request_t *r, ds_cmd_t *cmds, ngx_uint_t n,
         b->slots[i].batch = b;
         b->slots[i].index = i;
 
-        if (redisAsyncCommandArgv(b->ac, ds_reply_cb, &b->slots[i], cmds[i].argc,
-                                  cmds[i].argv, cmds[i].argvlen)
+        if (redisAsyncCommandArgv(b->ac, ds_reply_cb, &b->slots[i], cmd[i].argc,
+                                  cmd[i].argv, cmd[i].argvlen)
             != REDIS_OK)
         {
             break;

@@ -1,6 +1,7 @@
 /*
  * Every answer of the module leaves through ds_send: one place sets the
- * content type, the rate-limit and CORS headers, and counts the answer.
+ * content type and runs what the features add to an answer (headers,
+ * counters), which they register as hooks.
  */
 
 #include "ngx_http_datastream_module.h"
@@ -120,6 +121,51 @@ ds_send_body(ngx_http_request_t *r, ngx_uint_t status, const char *type,
 }
 
 
+/*
+ * Hooks of every answer (metrics), set at configuration; a reload
+ * registers the same ones again.
+ */
+static ds_answer_hook_pt  ds_every_hooks[DS_ANSWER_HOOKS_MAX];
+static ngx_uint_t         ds_nevery_hooks;
+
+
+static ngx_int_t
+ds_answer_hook_push(ds_answer_hook_pt *hooks, ngx_uint_t *n, ds_answer_hook_pt hook)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < *n; i++) {
+        if (hooks[i] == hook) {
+            return NGX_OK;
+        }
+    }
+
+    if (*n == DS_ANSWER_HOOKS_MAX) {
+        return NGX_ERROR;
+    }
+
+    hooks[(*n)++] = hook;
+
+    return NGX_OK;
+}
+
+
+/* hook runs on every later answer of this request, once however often added */
+ngx_int_t
+ds_answer_hook_add(ds_ctx_t *ctx, ds_answer_hook_pt hook)
+{
+    return ds_answer_hook_push(ctx->answer_hooks, &ctx->nanswer_hooks, hook);
+}
+
+
+/* hook runs on every answer of a request with a context, before its own hooks */
+ngx_int_t
+ds_answer_hook_every(ds_answer_hook_pt hook)
+{
+    return ds_answer_hook_push(ds_every_hooks, &ds_nevery_hooks, hook);
+}
+
+
 ngx_int_t
 ds_send_parts(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *parts,
     ngx_uint_t n)
@@ -131,23 +177,21 @@ ds_send_parts(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *parts,
     ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
 
     if (ctx) {
-        ds_metrics_observe(r, ctx->route, status);
-
-        if (ds_ratelimit_headers(r, ctx) != NGX_OK
-            || ds_cors_headers(r, ctx) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
         len = 0;
         for (i = 0; i < n; i++) {
             len += parts[i].len;
         }
 
-        if (ctx->route == DS_ROUTE_SUBSCRIBE && r != r->main && status >= 300
-            && ds_subscriber_shim_upstream(r, len) != NGX_OK)
-        {
-            return NGX_ERROR;
+        for (i = 0; i < ds_nevery_hooks; i++) {
+            if (ds_every_hooks[i](r, ctx, status, len) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (i = 0; i < ctx->nanswer_hooks; i++) {
+            if (ctx->answer_hooks[i](r, ctx, status, len) != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
     }
 

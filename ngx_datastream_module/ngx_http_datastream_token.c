@@ -88,7 +88,7 @@ ds_token_mint(ngx_http_request_t *r, ds_key_t *key, ngx_str_t *out)
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_datastream_module);
 
-    p = ngx_snprintf(raw, DS_PAYLOAD_MAX, "%*s.%s.%T", (size_t) DS_KEY_ID_LEN,
+    p = ngx_snprintf(raw, DS_PAYLOAD_MAX, "%*s.%s.%T", (size_t) DATASTREAM_APIKEY_ID_LEN,
                      key->id, key->kind == DS_KIND_PK ? "pk" : "sk",
                      ngx_time() + dmcf->token_ttl);
     src.data = raw;
@@ -123,32 +123,32 @@ ds_token_parse_payload(u_char *p, size_t len, ds_key_t *key, time_t *expiry)
     size_t     i;
     ngx_int_t  t;
 
-    if (len < DS_KEY_ID_LEN + 5 || p[DS_KEY_ID_LEN] != '.'
-        || p[DS_KEY_ID_LEN + 3] != '.')
+    if (len < DATASTREAM_APIKEY_ID_LEN + 5 || p[DATASTREAM_APIKEY_ID_LEN] != '.'
+        || p[DATASTREAM_APIKEY_ID_LEN + 3] != '.')
     {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < DS_KEY_ID_LEN; i++) {
+    for (i = 0; i < DATASTREAM_APIKEY_ID_LEN; i++) {
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
             return NGX_ERROR;
         }
     }
 
-    if (ngx_strncmp(p + DS_KEY_ID_LEN + 1, "sk", 2) == 0) {
+    if (ngx_strncmp(p + DATASTREAM_APIKEY_ID_LEN + 1, "sk", 2) == 0) {
         key->kind = DS_KIND_SK;
-    } else if (ngx_strncmp(p + DS_KEY_ID_LEN + 1, "pk", 2) == 0) {
+    } else if (ngx_strncmp(p + DATASTREAM_APIKEY_ID_LEN + 1, "pk", 2) == 0) {
         key->kind = DS_KIND_PK;
     } else {
         return NGX_ERROR;
     }
 
-    t = ngx_atotm(p + DS_KEY_ID_LEN + 4, len - DS_KEY_ID_LEN - 4);
+    t = ngx_atotm(p + DATASTREAM_APIKEY_ID_LEN + 4, len - DATASTREAM_APIKEY_ID_LEN - 4);
     if (t == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(key->id, p, DS_KEY_ID_LEN);
+    ngx_memcpy(key->id, p, DATASTREAM_APIKEY_ID_LEN);
     *expiry = (time_t) t;
 
     return NGX_OK;
@@ -204,6 +204,7 @@ ds_token_verify(ngx_http_request_t *r, ngx_str_t *token, ds_key_t *key,
 
     key->rate_limit = 0;
     key->origins_len = 0;
+    key->origins = NULL;
 
     return NGX_OK;
 }

@@ -1,6 +1,7 @@
 # ngx_http_datastream_module: /api/games, /api/latest, /api/history
 use Test::Nginx::Socket 'no_plan';
 use DataStream::Redis;
+use DataStream::Keys;
 
 repeat_each(1);
 no_shuffle();
@@ -205,3 +206,82 @@ GET /api/history/type/slots
 "X-API-Key: $main::SK"
 --- response_body chomp
 []
+
+
+
+=== TEST 19: latest of a new type name with a point: value is the point
+--- init
+seed_reference();
+redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+add_round(round_id => 1000, game_id => 7, slug => 'rocket', type => 'crash-x',
+          finished_at => '2026-01-17T03:50:00Z', extras => '{"point": "3.40"}',
+          timestamp => 1768621800000);
+--- request
+GET /api/latest/rocket
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_body eval
+'{"round_id":1000,"game_id":7,"game_slug":"rocket","game_type":"crash-x","finished_at":"2026-01-17T03:50:00Z","extras":"{\"point\": \"3.40\"}","timestamp":1768621800000,"value":"3.40"}'
+
+
+
+=== TEST 20: latest with result only: value is the result
+--- init
+seed_reference();
+redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+add_round(round_id => 1001, game_id => 7, slug => 'rocket', type => 'crash-x',
+          finished_at => '2026-01-17T03:50:00Z', extras => '{"result": [1, 2]}',
+          timestamp => 1768621800000);
+--- request
+GET /api/latest/rocket
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_body eval
+'{"round_id":1001,"game_id":7,"game_slug":"rocket","game_type":"crash-x","finished_at":"2026-01-17T03:50:00Z","extras":"{\"result\": [1, 2]}","timestamp":1768621800000,"value":[1, 2]}'
+
+
+
+=== TEST 21: latest with color only: value is the color
+--- init
+seed_reference();
+redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+add_round(round_id => 1002, game_id => 7, slug => 'rocket', type => 'crash-x',
+          finished_at => '2026-01-17T03:50:00Z', extras => '{"color": "blue"}',
+          timestamp => 1768621800000);
+--- request
+GET /api/latest/rocket
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_body eval
+'{"round_id":1002,"game_id":7,"game_slug":"rocket","game_type":"crash-x","finished_at":"2026-01-17T03:50:00Z","extras":"{\"color\": \"blue\"}","timestamp":1768621800000,"value":"blue"}'
+
+
+
+=== TEST 22: latest of a color game with point and color: the point comes first
+--- init
+seed_reference();
+add_round(round_id => 601, game_id => 2, slug => 'double', type => 'color',
+          finished_at => '2026-01-17T03:46:30Z', extras => '{"color": "red", "point": 2}',
+          timestamp => 1768621590000);
+--- request
+GET /api/latest/double
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_body eval
+'{"round_id":601,"game_id":2,"game_slug":"double","game_type":"color","finished_at":"2026-01-17T03:46:30Z","extras":"{\"color\": \"red\", \"point\": 2}","timestamp":1768621590000,"value":2}'
+
+
+
+=== TEST 23: latest of a new type name without point, result or color: null
+--- init
+seed_reference();
+redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+add_round(round_id => 1003, game_id => 7, slug => 'rocket', type => 'crash-x',
+          finished_at => '2026-01-17T03:50:00Z', extras => '{"points": 1, "colour": "red"}',
+          timestamp => 1768621800000);
+--- request
+GET /api/latest/rocket
+--- more_headers eval
+"X-API-Key: $main::SK"
+--- response_body eval
+'{"round_id":1003,"game_id":7,"game_slug":"rocket","game_type":"crash-x","finished_at":"2026-01-17T03:50:00Z","extras":"{\"points\": 1, \"colour\": \"red\"}","timestamp":1768621800000,"value":null}'

@@ -66,7 +66,7 @@ GET /api/latest/crash
 === TEST 5: revoked key
 --- init
 seed_reference();
-redis('DEL', 'ds:apikey:' . sha256_hex($main::SK));
+redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -184,8 +184,8 @@ GET /api/games
 === TEST 15: a key record that is not a hash is a Redis failure, not a 401
 --- init
 seed_reference();
-redis('DEL', 'ds:apikey:' . sha256_hex($main::SK));
-redis('SET', 'ds:apikey:' . sha256_hex($main::SK), 'junk');
+redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
+redis('SET', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)), 'junk');
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -288,3 +288,35 @@ GET /api/latest/crash
 --- error_code: 403
 --- response_body chomp
 {"error":"Origin header required for this API key","success":false}
+
+
+
+=== TEST 24: a publishable key with a long origins list, the Origin its last entry
+--- init
+seed_reference();
+my $origins = join(' ', map { "https://tenant$_.example.com" } 1 .. 137) . ' https://last.example';
+die 'origins list of ' . length($origins) . ' bytes' if length($origins) < 3900 || length($origins) > 4095;
+add_key(kind => 'pk', name => 'tenants', origins => $origins);
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: " . DataStream::Redis::key_for('pk', 'tenants') . "\nOrigin: https://last.example"
+--- response_headers
+Access-Control-Allow-Origin: https://last.example
+--- response_body eval
+$main::LATEST
+
+
+
+=== TEST 25: a publishable key with a long origins list, the Origin not in it
+--- init
+seed_reference();
+my $origins = join(' ', map { "https://tenant$_.example.com" } 1 .. 137) . ' https://last.example';
+add_key(kind => 'pk', name => 'tenants', origins => $origins);
+--- request
+GET /api/latest/crash
+--- more_headers eval
+"X-API-Key: " . DataStream::Redis::key_for('pk', 'tenants') . "\nOrigin: https://tenant138.example.com"
+--- error_code: 403
+--- response_body chomp
+{"error":"Origin not allowed for this API key","success":false}

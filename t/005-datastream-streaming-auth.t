@@ -259,7 +259,7 @@ Origin: https://evil.example
 === TEST 18: SSE with a revoked key
 --- init
 seed_reference();
-redis('DEL', 'ds:apikey:' . sha256_hex($main::SK));
+redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
 --- request eval
 "GET /sse/crash?api_key=$main::SK"
 --- more_headers
@@ -366,8 +366,8 @@ Referer: https://evil.example/
 === TEST 26: the token of a revoked key is refused
 --- init
 seed_reference();
-redis('DEL', 'ds:apikey:' . sha256_hex($main::SK));
-redis('SREM', 'ds:apikeys', sha256_hex($main::SK));
+redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
+redis('SREM', DataStream::Keys::rkey('apikeys'), sha256_hex($main::SK));
 --- request
 GET /ws/crash
 --- more_headers eval
@@ -390,8 +390,8 @@ defined(my $pid = fork()) or die "fork: $!\n";
 if ($pid == 0) {
     # the first subscriber (open for 1 s) is admitted first
     select(undef, undef, undef, 0.4);
-    redis('DEL', "ds:apikey:$hash");
-    redis('SREM', 'ds:apikeys', $hash);
+    redis('DEL', DataStream::Keys::rkey('apikey', $hash));
+    redis('SREM', DataStream::Keys::rkey('apikeys'), $hash);
     POSIX::_exit(0);
 }
 --- request eval

@@ -35,7 +35,7 @@ sub exhaust {
     my ($key, $count) = @_;
     my $id = substr(sha256_hex($key), 0, 16);
     my $minute = int(time / 60);
-    redis('SET', "ds:rl:$id:$_", $count, 'EX', 120) for $minute, $minute + 1;
+    redis('SET', DataStream::Keys::rkey('rate', $id, $_), $count, 'EX', 120) for $minute, $minute + 1;
 }
 
 seed_reference();

@@ -21,9 +21,12 @@ typedef struct {
     const char *help;
 } var_spec;
 
-#define TEXT(n, d, field, h) {n, d, KIND_TEXT, offsetof(ds_config, field), \
-                              sizeof(((ds_config *)0)->field), 0, 0, h}
-#define INT(n, d, field, lo, hi, h) {n, d, KIND_INT, offsetof(ds_config, field), 0, lo, hi, h}
+#define TEXT(n, d, field, h) {n, d, KIND_TEXT, offsetof(dsc_config_t, field), \
+                              sizeof(((dsc_config_t *)0)->field), 0, 0, h}
+/* The decimal text of a numeric macro, as the default of an INT variable. */
+#define NUMBER(m) NUMBER_TEXT(m)
+#define NUMBER_TEXT(m) #m
+#define INT(n, d, field, lo, hi, h) {n, d, KIND_INT, offsetof(dsc_config_t, field), 0, lo, hi, h}
 
 static const var_spec vars[] = {
     TEXT("NATS_URL", "nats://127.0.0.1:4222", nats_url, "NATS server URL(s), comma separated"),
@@ -31,7 +34,7 @@ static const var_spec vars[] = {
     TEXT("REDIS_PREFIX", "ds:", redis_prefix, "prefix of every Redis key"),
     TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
          "nchan publisher base URL (http only); channels are appended as /game.<slug>,type.<type>"),
-    INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DS_PUBLISH_CONNECTIONS_MAX,
+    INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DSC_PUBLISH_CONNECTIONS_MAX,
         "keep-alive connections to nchan used in parallel (one per game type in a batch)"),
     TEXT("PREFIX", "datastream", prefix, "Debezium topic prefix: subjects <PREFIX>.public.rounds|games"),
     TEXT("STREAM", "DebeziumStream", stream, "JetStream stream holding the change events"),
@@ -43,7 +46,9 @@ static const var_spec vars[] = {
     INT("MAX_DELIVER", "1000", max_deliver, 2, 1000000,
         "deliveries per message before JetStream gives up (transient failures NAK with delay)"),
     INT("MAX_ACK_PENDING", "1000", max_ack_pending, 1, 100000, "unacked messages per durable"),
-    INT("HISTORY_MAX", "1000", history_max, 1000, 1000000, "rounds kept per game and per type"),
+    /* At least what one /api/history page may ask for. */
+    INT("HISTORY_MAX", NUMBER(DATASTREAM_HISTORY_KEEP_DEFAULT), history_max,
+        DATASTREAM_HISTORY_LIMIT_MAX, 1000000, "rounds kept per game and per type"),
     INT("VERSION_TTL", "604800", version_ttl_s, 60, 31536000, "seconds a per-round version hash lives"),
     INT("MAX_MESSAGE_BYTES", "1048576", max_message_bytes, 1024, 67108864,
         "larger messages are dead-lettered"),
@@ -66,7 +71,7 @@ static const var_spec vars[] = {
         "1: create the stream STREAM (subjects <PREFIX>.>, file storage) if missing"),
 };
 
-void ds_config_usage(FILE *out)
+void dsc_config_usage(FILE *out)
 {
     fprintf(out, "usage: datastream-consumer [--help]\n\n"
                  "Environment variables (default in brackets):\n");
@@ -74,7 +79,7 @@ void ds_config_usage(FILE *out)
         fprintf(out, "  %-28s %s [%s]\n", vars[i].name, vars[i].help, vars[i].def);
 }
 
-static int load_var(ds_config *cfg, const var_spec *v, char *err, size_t err_size)
+static int load_var(dsc_config_t *cfg, const var_spec *v, char *err, size_t err_size)
 {
     const char *value = getenv(v->name);
     if (!value || !*value)
@@ -121,13 +126,18 @@ static const char *split_host_port(const char *s, char *host, size_t host_size, 
     return end;
 }
 
-static int parse_redis_url(ds_config *cfg, char *err, size_t err_size)
+/* scheme followed by host:port[rest], as split_host_port. */
+static const char *split_url(const char *url, const char *scheme, char *host, size_t host_size,
+                             int *port)
 {
-    const char *scheme = "redis://";
-    const char *rest = NULL;
-    if (strncmp(cfg->redis_url, scheme, strlen(scheme)) == 0)
-        rest = split_host_port(cfg->redis_url + strlen(scheme), cfg->redis_host,
-                               sizeof cfg->redis_host, &cfg->redis_port);
+    size_t n = strlen(scheme);
+    return strncmp(url, scheme, n) == 0 ? split_host_port(url + n, host, host_size, port) : NULL;
+}
+
+static int parse_redis_url(dsc_config_t *cfg, char *err, size_t err_size)
+{
+    const char *rest = split_url(cfg->redis_url, "redis://", cfg->redis_host,
+                                 sizeof cfg->redis_host, &cfg->redis_port);
     cfg->redis_db = 0;
     if (rest && *rest == '/' && rest[1]) {
         char *end;
@@ -144,13 +154,10 @@ static int parse_redis_url(ds_config *cfg, char *err, size_t err_size)
     return 0;
 }
 
-static int parse_publish_url(ds_config *cfg, char *err, size_t err_size)
+static int parse_publish_url(dsc_config_t *cfg, char *err, size_t err_size)
 {
-    const char *scheme = "http://";
-    const char *rest = NULL;
-    if (strncmp(cfg->publish_url, scheme, strlen(scheme)) == 0)
-        rest = split_host_port(cfg->publish_url + strlen(scheme), cfg->publish_host,
-                               sizeof cfg->publish_host, &cfg->publish_port);
+    const char *rest = split_url(cfg->publish_url, "http://", cfg->publish_host,
+                                 sizeof cfg->publish_host, &cfg->publish_port);
     if (!rest || (*rest && *rest != '/')) {
         snprintf(err, err_size, "PUBLISH_URL: '%s' is not http://host:port/path", cfg->publish_url);
         return -1;
@@ -176,9 +183,9 @@ static bool subject_token_valid(const char *s)
 
 /* host:pid:random. The random part keeps a restarted process (same host, a reused pid) from
  * taking over the leases of its dead predecessor, whose batches were never published. */
-static int make_owner(ds_config *cfg, char *err, size_t err_size)
+static int make_owner(dsc_config_t *cfg, char *err, size_t err_size)
 {
-    char host[DS_HOST_MAX];
+    char host[DSC_HOST_MAX];
     uint64_t random_part;
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "unknown");
@@ -192,7 +199,7 @@ static int make_owner(ds_config *cfg, char *err, size_t err_size)
     return 0;
 }
 
-int ds_config_load(ds_config *cfg, char *err, size_t err_size)
+int dsc_config_load(dsc_config_t *cfg, char *err, size_t err_size)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -209,7 +216,7 @@ int ds_config_load(ds_config *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "STREAM, DURABLE_ROUNDS, DURABLE_GAMES must match [A-Za-z0-9_-]+");
         return -1;
     }
-    if (ds_log_set_level(cfg->log_level) != 0) {
+    if (dsc_log_set_level(cfg->log_level) != 0) {
         snprintf(err, err_size, "LOG_LEVEL: '%s' is not debug, info, warn or error", cfg->log_level);
         return -1;
     }

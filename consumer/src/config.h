@@ -1,31 +1,33 @@
 /* Configuration from environment variables; every variable has a default. */
-#ifndef DS_CONFIG_H
-#define DS_CONFIG_H
+#ifndef DSC_CONFIG_H
+#define DSC_CONFIG_H
+
+#include "datastream_contract.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define DS_HOST_MAX 256
-#define DS_TEXT_MAX 512
-#define DS_PUBLISH_CONNECTIONS_MAX 16
+#define DSC_HOST_MAX 256
+#define DSC_TEXT_MAX 512
+#define DSC_PUBLISH_CONNECTIONS_MAX 16
 
 typedef struct {
-    char nats_url[DS_TEXT_MAX];
-    char redis_url[DS_TEXT_MAX];
-    char redis_host[DS_HOST_MAX];
+    char nats_url[DSC_TEXT_MAX];
+    char redis_url[DSC_TEXT_MAX];
+    char redis_host[DSC_HOST_MAX];
     int redis_port;
     int redis_db;
-    char redis_prefix[DS_TEXT_MAX];
-    char publish_url[DS_TEXT_MAX];
-    char publish_host[DS_HOST_MAX];
+    char redis_prefix[DATASTREAM_REDIS_PREFIX_MAX + 1];
+    char publish_url[DSC_TEXT_MAX];
+    char publish_host[DSC_HOST_MAX];
     int publish_port;
-    char publish_path[DS_TEXT_MAX];
+    char publish_path[DSC_TEXT_MAX];
     int64_t publish_connections;
-    char prefix[DS_TEXT_MAX];
-    char stream[DS_TEXT_MAX];
-    char durable_rounds[DS_TEXT_MAX];
-    char durable_games[DS_TEXT_MAX];
+    char prefix[DSC_TEXT_MAX];
+    char stream[DSC_TEXT_MAX];
+    char durable_rounds[DSC_TEXT_MAX];
+    char durable_games[DSC_TEXT_MAX];
     int64_t batch_size;
     int64_t fetch_timeout_ms;
     int64_t ack_wait_s;
@@ -41,17 +43,17 @@ typedef struct {
     int64_t lease_wait_ms;
     int64_t shutdown_grace_s;
     int64_t lag_refresh_ms;
-    char metrics_addr[DS_HOST_MAX];
+    char metrics_addr[DSC_HOST_MAX];
     int64_t metrics_port;
     char log_level[16];
     int64_t create_stream;
     /* Not from the environment: made at load, unique per process (host, pid, random part);
      * names this process as the holder of publication leases. */
-    char owner[DS_HOST_MAX + 64];
-} ds_config;
+    char owner[DSC_HOST_MAX + 64];
+} dsc_config_t;
 
 /* Reads the environment through getenv. Returns 0, or -1 with a message in err. */
-int ds_config_load(ds_config *cfg, char *err, size_t err_size);
-void ds_config_usage(FILE *out);
+int dsc_config_load(dsc_config_t *cfg, char *err, size_t err_size);
+void dsc_config_usage(FILE *out);
 
 #endif

@@ -15,8 +15,8 @@ static void one_line(char *dst, size_t size, const char *src)
     dst[i] = '\0';
 }
 
-int ds_dead_letter(jsCtx *js, natsMsg *msg, const char *reason_text, uint64_t stream_seq,
-                   uint64_t deliveries)
+int dsc_dead_letter_publish(jsCtx *js, natsMsg *msg, const char *reason_text, uint64_t stream_seq,
+                            uint64_t deliveries)
 {
     char subject[512], seq[24], count[24], reason[512];
     one_line(reason, sizeof reason, reason_text);
@@ -36,11 +36,11 @@ int ds_dead_letter(jsCtx *js, natsMsg *msg, const char *reason_text, uint64_t st
     jsPubAck_Destroy(ack);
     natsMsg_Destroy(dlq);
     if (s != NATS_OK) {
-        ds_log(LOG_WARN, "dead letter publish failed", "{s:s, s:s}", "subject", subject, "error",
-               natsStatus_GetText(s));
+        dsc_log(DSC_LOG_WARN, "dead letter publish failed", "{s:s, s:s}", "subject", subject,
+                "error", natsStatus_GetText(s));
         return -1;
     }
-    ds_log(LOG_WARN, "dead-lettered", "{s:s, s:s, s:I, s:I}", "subject", subject, "reason", reason,
-           "stream_seq", (json_int_t)stream_seq, "deliveries", (json_int_t)deliveries);
+    dsc_log(DSC_LOG_WARN, "dead-lettered", "{s:s, s:s, s:I, s:I}", "subject", subject, "reason",
+            reason, "stream_seq", (json_int_t)stream_seq, "deliveries", (json_int_t)deliveries);
     return 0;
 }

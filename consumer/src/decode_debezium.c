@@ -16,16 +16,16 @@ typedef struct {
     char *reason;
 } envelope;
 
-static ds_decode_result reject(char *reason, const char *fmt, ...)
+static dsc_decode_result_e reject(char *reason, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static ds_decode_result reject(char *reason, const char *fmt, ...)
+static dsc_decode_result_e reject(char *reason, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, DS_REASON_MAX, fmt, ap);
+    vsnprintf(reason, DSC_REASON_MAX, fmt, ap);
     va_end(ap);
-    return DECODE_REJECTED;
+    return DSC_DECODE_REJECTED;
 }
 
 /* jansson's own limit is 2048 levels; a change event never needs more than a handful,
@@ -133,8 +133,8 @@ static long decimal_scale(const json_t *field_schema)
 }
 
 /* Reads an integer column, accepting the Decimal encoding when the schema declares it. */
-static ds_decode_result get_int(const envelope *env, const char *section, const json_t *row,
-                                const char *name, int64_t min, int64_t max, int64_t *out)
+static dsc_decode_result_e get_int(const envelope *env, const char *section, const json_t *row,
+                                   const char *name, int64_t min, int64_t max, int64_t *out)
 {
     const json_t *v = json_object_get(row, name);
     if (!v || json_is_null(v))
@@ -155,7 +155,7 @@ static ds_decode_result get_int(const envelope *env, const char *section, const 
     if (n < min || n > max)
         return reject(env->reason, "%s.%s: out of range", section, name);
     *out = n;
-    return DECODE_OK;
+    return DSC_DECODE_OK;
 }
 
 static bool digits(const char *s, size_t n)
@@ -170,7 +170,7 @@ static bool digits(const char *s, size_t n)
 static bool timestamp_valid(const char *s)
 {
     size_t len = strlen(s);
-    if (len < 20 || len >= DS_TIMESTAMP_MAX)
+    if (len < 20 || len >= DSC_TIMESTAMP_MAX)
         return false;
     if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
         s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
@@ -183,29 +183,31 @@ static bool timestamp_valid(const char *s)
 }
 
 /* Optional name column (game_slug/game_type on rounds): absent or null leaves dst empty. */
-static ds_decode_result get_name(const envelope *env, const char *section, const json_t *row,
-                                 const char *name, bool required, char dst[DS_NAME_MAX + 1])
+static dsc_decode_result_e get_name(const envelope *env, const char *section, const json_t *row,
+                                    const char *name, bool required,
+                                    char dst[DATASTREAM_NAME_MAX + 1])
 {
     const json_t *v = json_object_get(row, name);
     dst[0] = '\0';
     if (!v || json_is_null(v))
-        return required ? reject(env->reason, "%s.%s: missing", section, name) : DECODE_OK;
+        return required ? reject(env->reason, "%s.%s: missing", section, name) : DSC_DECODE_OK;
     const char *s = json_string_value(v);
     if (!s)
         return reject(env->reason, "%s.%s: not a string", section, name);
-    if (!ds_name_valid(s))
+    size_t n = json_string_length(v);
+    if (!datastream_name_valid(s, n))
         return reject(env->reason, "%s.%s: not a valid name", section, name);
-    memcpy(dst, s, strlen(s) + 1);
-    return DECODE_OK;
+    memcpy(dst, s, n + 1);
+    return DSC_DECODE_OK;
 }
 
-static ds_decode_result open_envelope(envelope *env, const char *data, size_t len,
-                                      size_t max_bytes, ds_op *op, uint64_t *lsn)
+static dsc_decode_result_e open_envelope(envelope *env, const char *data, size_t len,
+                                         size_t max_bytes, datastream_op_e *op, uint64_t *lsn)
 {
     if (len > max_bytes)
         return reject(env->reason, "message: too large (%zu bytes, limit %zu)", len, max_bytes);
-    if (nesting_depth(data, len) > DS_MAX_NESTING)
-        return reject(env->reason, "message: nested deeper than %d levels", DS_MAX_NESTING);
+    if (nesting_depth(data, len) > DSC_DECODE_NESTING_MAX)
+        return reject(env->reason, "message: nested deeper than %d levels", DSC_DECODE_NESTING_MAX);
     json_error_t err;
     env->root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
     if (!env->root)
@@ -225,19 +227,25 @@ static ds_decode_result open_envelope(envelope *env, const char *data, size_t le
     const char *ops = json_string_value(json_object_get(env->payload, "op"));
     if (!ops)
         return reject(env->reason, "op: missing");
-    if (strlen(ops) != 1 || !strchr("cudrtm", ops[0]))
+    *op = strlen(ops) == 1 ? datastream_op_parse(ops[0]) : DATASTREAM_OP_COUNT;
+    if (*op == DATASTREAM_OP_COUNT)
         return reject(env->reason, "op: unknown value");
-    *op = (ds_op)ops[0];
-    if (*op == OP_MESSAGE)
-        return DECODE_OK;
+    if (*op == DATASTREAM_OP_MESSAGE)
+        return DSC_DECODE_OK;
     const json_t *source = json_object_get(env->payload, "source");
     if (!json_is_object(source))
         return reject(env->reason, "source: missing");
     int64_t l;
-    if (get_int(env, "source", source, "lsn", 0, INT64_MAX, &l) != DECODE_OK)
-        return DECODE_REJECTED;
+    if (get_int(env, "source", source, "lsn", 0, INT64_MAX, &l) != DSC_DECODE_OK)
+        return DSC_DECODE_REJECTED;
     *lsn = (uint64_t)l;
-    return DECODE_OK;
+    return DSC_DECODE_OK;
+}
+
+/* Which of the envelope's rows the op carries. */
+static datastream_row_e op_row(datastream_op_e op)
+{
+    return datastream_op_info(op)->row;
 }
 
 static const json_t *row_section(const envelope *env, const char *section)
@@ -246,12 +254,13 @@ static const json_t *row_section(const envelope *env, const char *section)
     return json_is_object(row) ? row : NULL;
 }
 
-static ds_decode_result decode_round_after(const envelope *env, const json_t *row,
-                                           ds_round_row *out)
+static dsc_decode_result_e decode_round_after(const envelope *env, const json_t *row,
+                                              void *round)
 {
-    if (get_int(env, "after", row, "id", 1, INT64_MAX, &out->id) != DECODE_OK ||
-        get_int(env, "after", row, "game_id", 1, INT32_MAX, &out->game_id) != DECODE_OK)
-        return DECODE_REJECTED;
+    dsc_round_row_t *out = round;
+    if (get_int(env, "after", row, "id", 1, INT64_MAX, &out->id) != DSC_DECODE_OK ||
+        get_int(env, "after", row, "game_id", 1, INT32_MAX, &out->game_id) != DSC_DECODE_OK)
+        return DSC_DECODE_REJECTED;
 
     const json_t *fin = json_object_get(row, "finished_at");
     if (fin && !json_is_null(fin)) {
@@ -271,48 +280,23 @@ static ds_decode_result decode_round_after(const envelope *env, const json_t *ro
         if (!text)
             return reject(env->reason, "after.extras: not a string");
     }
-    if (get_name(env, "after", row, "game_slug", false, out->game_slug) != DECODE_OK ||
-        get_name(env, "after", row, "game_type", false, out->game_type) != DECODE_OK)
-        return DECODE_REJECTED;
+    if (get_name(env, "after", row, "game_slug", false, out->game_slug) != DSC_DECODE_OK ||
+        get_name(env, "after", row, "game_type", false, out->game_type) != DSC_DECODE_OK)
+        return DSC_DECODE_REJECTED;
     out->extras = strdup(text);
     if (!out->extras)
         return reject(env->reason, "message: out of memory");
-    return DECODE_OK;
+    return DSC_DECODE_OK;
 }
 
-ds_decode_result ds_decode_round(const char *data, size_t len, size_t max_bytes,
-                                 ds_round_event *out, char reason[DS_REASON_MAX])
+static dsc_decode_result_e decode_game_after(const envelope *env, const json_t *row,
+                                             void *game)
 {
-    memset(out, 0, sizeof *out);
-    reason[0] = '\0';
-    envelope env = {.reason = reason};
-    ds_decode_result r = open_envelope(&env, data, len, max_bytes, &out->op, &out->lsn);
-    if (r == DECODE_OK && out->op != OP_MESSAGE) {
-        const json_t *source = json_object_get(env.payload, "source");
-        r = get_int(&env, "source", source, "ts_ms", 0, INT64_MAX, &out->source_ts_ms);
-    }
-    if (r == DECODE_OK && (out->op == OP_CREATE || out->op == OP_UPDATE || out->op == OP_READ)) {
-        const json_t *after = row_section(&env, "after");
-        r = after ? decode_round_after(&env, after, &out->row)
-                  : reject(reason, "after: missing");
-    } else if (r == DECODE_OK && out->op == OP_DELETE) {
-        /* Default replica identity: only the key is meaningful in `before`. */
-        const json_t *before = row_section(&env, "before");
-        r = before ? get_int(&env, "before", before, "id", 1, INT64_MAX, &out->row.id)
-                   : reject(reason, "before: missing");
-    }
-    json_decref(env.root);
-    if (r != DECODE_OK)
-        ds_round_event_free(out);
-    return r;
-}
-
-static ds_decode_result decode_game_after(const envelope *env, const json_t *row, ds_game_row *out)
-{
-    if (get_int(env, "after", row, "id", 1, INT32_MAX, &out->id) != DECODE_OK ||
-        get_name(env, "after", row, "slug", true, out->slug) != DECODE_OK ||
-        get_name(env, "after", row, "type", true, out->type) != DECODE_OK)
-        return DECODE_REJECTED;
+    dsc_game_row_t *out = game;
+    if (get_int(env, "after", row, "id", 1, INT32_MAX, &out->id) != DSC_DECODE_OK ||
+        get_name(env, "after", row, "slug", true, out->slug) != DSC_DECODE_OK ||
+        get_name(env, "after", row, "type", true, out->type) != DSC_DECODE_OK)
+        return DSC_DECODE_REJECTED;
     const json_t *name = json_object_get(row, "name");
     if (!name || json_is_null(name))
         return reject(env->reason, "after.name: missing");
@@ -323,26 +307,77 @@ static ds_decode_result decode_game_after(const envelope *env, const json_t *row
     out->name = strdup(json_string_value(name));
     if (!out->name)
         return reject(env->reason, "message: out of memory");
-    return DECODE_OK;
+    return DSC_DECODE_OK;
 }
 
-ds_decode_result ds_decode_game(const char *data, size_t len, size_t max_bytes,
-                                ds_game_event *out, char reason[DS_REASON_MAX])
+/* Reads the row a table's decoder takes from `after`. */
+typedef dsc_decode_result_e (*after_decoder)(const envelope *env, const json_t *row, void *out);
+
+/* Where one table's change events go: the tables differ only in their row and key range. */
+typedef struct {
+    datastream_op_e *op;
+    uint64_t *lsn;
+    int64_t *source_ts_ms;  /* NULL: the table does not keep it */
+    after_decoder decode_after;
+    void *row;
+    int64_t *id;            /* the row's key, all a delete carries */
+    int64_t id_max;
+} event_target;
+
+/* The row of the op: the whole of it from `after`, or only the key from `before`; ops without a
+ * row leave it untouched. */
+static dsc_decode_result_e decode_op_row(const envelope *env, const event_target *t)
 {
-    memset(out, 0, sizeof *out);
+    if (op_row(*t->op) == DATASTREAM_ROW_AFTER) {
+        const json_t *after = row_section(env, "after");
+        return after ? t->decode_after(env, after, t->row) : reject(env->reason, "after: missing");
+    }
+    if (op_row(*t->op) == DATASTREAM_ROW_BEFORE_KEY) {
+        /* Default replica identity: only the key is meaningful in `before`. */
+        const json_t *before = row_section(env, "before");
+        return before ? get_int(env, "before", before, "id", 1, t->id_max, t->id)
+                      : reject(env->reason, "before: missing");
+    }
+    return DSC_DECODE_OK;
+}
+
+static dsc_decode_result_e decode_event(const char *data, size_t len, size_t max_bytes,
+                                        const event_target *t, char reason[DSC_REASON_MAX])
+{
     reason[0] = '\0';
     envelope env = {.reason = reason};
-    ds_decode_result r = open_envelope(&env, data, len, max_bytes, &out->op, &out->lsn);
-    if (r == DECODE_OK && (out->op == OP_CREATE || out->op == OP_UPDATE || out->op == OP_READ)) {
-        const json_t *after = row_section(&env, "after");
-        r = after ? decode_game_after(&env, after, &out->row) : reject(reason, "after: missing");
-    } else if (r == DECODE_OK && out->op == OP_DELETE) {
-        const json_t *before = row_section(&env, "before");
-        r = before ? get_int(&env, "before", before, "id", 1, INT32_MAX, &out->row.id)
-                   : reject(reason, "before: missing");
+    dsc_decode_result_e r = open_envelope(&env, data, len, max_bytes, t->op, t->lsn);
+    if (r == DSC_DECODE_OK && t->source_ts_ms && *t->op != DATASTREAM_OP_MESSAGE) {
+        const json_t *source = json_object_get(env.payload, "source");
+        r = get_int(&env, "source", source, "ts_ms", 0, INT64_MAX, t->source_ts_ms);
     }
+    if (r == DSC_DECODE_OK)
+        r = decode_op_row(&env, t);
     json_decref(env.root);
-    if (r != DECODE_OK)
-        ds_game_event_free(out);
+    return r;
+}
+
+dsc_decode_result_e dsc_decode_round(const char *data, size_t len, size_t max_bytes,
+                                     dsc_round_event_t *out, char reason[DSC_REASON_MAX])
+{
+    memset(out, 0, sizeof *out);
+    const event_target t = {.op = &out->op, .lsn = &out->lsn, .source_ts_ms = &out->source_ts_ms,
+                            .decode_after = decode_round_after, .row = &out->row,
+                            .id = &out->row.id, .id_max = INT64_MAX};
+    dsc_decode_result_e r = decode_event(data, len, max_bytes, &t, reason);
+    if (r != DSC_DECODE_OK)
+        dsc_round_event_free(out);
+    return r;
+}
+
+dsc_decode_result_e dsc_decode_game(const char *data, size_t len, size_t max_bytes,
+                                    dsc_game_event_t *out, char reason[DSC_REASON_MAX])
+{
+    memset(out, 0, sizeof *out);
+    const event_target t = {.op = &out->op, .lsn = &out->lsn, .decode_after = decode_game_after,
+                            .row = &out->row, .id = &out->row.id, .id_max = INT32_MAX};
+    dsc_decode_result_e r = decode_event(data, len, max_bytes, &t, reason);
+    if (r != DSC_DECODE_OK)
+        dsc_game_event_free(out);
     return r;
 }

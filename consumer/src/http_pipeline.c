@@ -24,23 +24,23 @@
 #define REQUESTS_PER_CONNECTION 500
 #define MAX_RESPONSE_HEAD 16384
 
-struct ds_http {
+struct dsc_http_s {
     char host[256];
     int port;
     int fd;
     size_t served;
     char *buf;
     size_t len, cap;
-    /* Between ds_http_send and ds_http_receive: the requests written, and whether the
+    /* Between dsc_http_send and dsc_http_receive: the requests written, and whether the
      * connection already served earlier batches (then a silent close may be retried). */
     char *wire;
     bool reused;
     bool send_failed;
 };
 
-ds_http *ds_http_new(const char *host, int port)
+dsc_http_t *dsc_http_new(const char *host, int port)
 {
-    ds_http *h = calloc(1, sizeof *h);
+    dsc_http_t *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     snprintf(h->host, sizeof h->host, "%s", host);
@@ -49,7 +49,7 @@ ds_http *ds_http_new(const char *host, int port)
     return h;
 }
 
-static void disconnect(ds_http *h)
+static void disconnect(dsc_http_t *h)
 {
     if (h->fd >= 0)
         close(h->fd);
@@ -58,7 +58,7 @@ static void disconnect(ds_http *h)
     h->len = 0;
 }
 
-void ds_http_free(ds_http *h)
+void dsc_http_free(dsc_http_t *h)
 {
     if (!h)
         return;
@@ -93,7 +93,7 @@ static bool closed_by_peer(int fd)
     return poll(&p, 1, 0) != 0;
 }
 
-int ds_http_connect(ds_http *h)
+int dsc_http_connect(dsc_http_t *h)
 {
     if (h->fd >= 0 && closed_by_peer(h->fd))
         disconnect(h);
@@ -138,7 +138,7 @@ static int send_all(int fd, const char *data, size_t len)
 }
 
 /* Reads more bytes into the buffer; 0 on success, -1 on EOF/error/timeout. */
-static int fill(ds_http *h)
+static int fill(dsc_http_t *h)
 {
     if (h->cap - h->len < 4096) {
         size_t cap = h->cap ? h->cap * 2 : 16384;
@@ -159,7 +159,7 @@ static int fill(ds_http *h)
     return 0;
 }
 
-static void consume(ds_http *h, size_t n)
+static void consume(dsc_http_t *h, size_t n)
 {
     memmove(h->buf, h->buf + n, h->len - n);
     h->len -= n;
@@ -204,7 +204,7 @@ static long chunked_length(const char *p, size_t avail)
 
 /* Reads one full response; returns its status, or -1. Sets *close when the server ends the
  * connection after it. */
-static int read_response(ds_http *h, bool *close_after)
+static int read_response(dsc_http_t *h, bool *close_after)
 {
     for (;;) {
         char *end = h->len ? memmem(h->buf, h->len, "\r\n\r\n", 4) : NULL;
@@ -242,24 +242,24 @@ static int read_response(ds_http *h, bool *close_after)
     }
 }
 
-static char *build_requests(const ds_http *h, const ds_http_request *reqs, size_t n)
+static char *build_requests(const dsc_http_t *h, const dsc_http_request_t *reqs, size_t n)
 {
-    ds_text t = {0};
+    dsc_text_t t = {0};
     char line[512];
     for (size_t i = 0; i < n; i++) {
-        ds_text_raw(&t, "POST ");
-        ds_text_raw(&t, reqs[i].path);
+        dsc_text_raw(&t, "POST ");
+        dsc_text_raw(&t, reqs[i].path);
         snprintf(line, sizeof line,
                  " HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\n\r\n",
                  h->host, h->port, strlen(reqs[i].body));
-        ds_text_raw(&t, line);
-        ds_text_raw(&t, reqs[i].body);
+        dsc_text_raw(&t, line);
+        dsc_text_raw(&t, reqs[i].body);
     }
-    return ds_text_finish(&t);
+    return dsc_text_finish(&t);
 }
 
-static int read_responses(ds_http *h, ds_http_request *reqs, size_t n)
+static int read_responses(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
 {
     size_t done = 0;
     while (done < n) {
@@ -275,7 +275,7 @@ static int read_responses(ds_http *h, ds_http_request *reqs, size_t n)
     return (int)done;
 }
 
-void ds_http_send(ds_http *h, ds_http_request *reqs, size_t n)
+void dsc_http_send(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         reqs[i].status = 0;
@@ -286,7 +286,7 @@ void ds_http_send(ds_http *h, ds_http_request *reqs, size_t n)
     if (h->served + n > REQUESTS_PER_CONNECTION)
         disconnect(h);
     h->reused = h->fd >= 0;
-    if (ds_http_connect(h) != 0)
+    if (dsc_http_connect(h) != 0)
         return;
     h->wire = build_requests(h, reqs, n);
     if (!h->wire)
@@ -294,7 +294,7 @@ void ds_http_send(ds_http *h, ds_http_request *reqs, size_t n)
     h->send_failed = send_all(h->fd, h->wire, strlen(h->wire)) != 0;
 }
 
-int ds_http_receive(ds_http *h, ds_http_request *reqs, size_t n)
+int dsc_http_receive(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
 {
     if (n == 0)
         return 0;
@@ -305,7 +305,7 @@ int ds_http_receive(ds_http *h, ds_http_request *reqs, size_t n)
      * anything; only then is resending on a new connection free of duplicates. */
     if (done == 0 && h->reused) {
         disconnect(h);
-        if (ds_http_connect(h) == 0 && send_all(h->fd, h->wire, strlen(h->wire)) == 0)
+        if (dsc_http_connect(h) == 0 && send_all(h->fd, h->wire, strlen(h->wire)) == 0)
             done = read_responses(h, reqs, n);
     }
     if ((size_t)done < n)

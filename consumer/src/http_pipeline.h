@@ -2,30 +2,30 @@
  * POSTs is written at once and the answers are read back in order, so a batch costs one
  * round trip and the order of publications is kept. Sending and receiving are separate
  * steps so that several connections can have their batches in flight at the same time. */
-#ifndef DS_HTTP_PIPELINE_H
-#define DS_HTTP_PIPELINE_H
+#ifndef DSC_HTTP_PIPELINE_H
+#define DSC_HTTP_PIPELINE_H
 
 #include <stddef.h>
 
-typedef struct ds_http ds_http;
+typedef struct dsc_http_s dsc_http_t;
 
 typedef struct {
     const char *path;
     const char *body;
     int status;         /* out: HTTP status, 0 when no answer arrived */
-} ds_http_request;
+} dsc_http_request_t;
 
-ds_http *ds_http_new(const char *host, int port);
-void ds_http_free(ds_http *h);
+dsc_http_t *dsc_http_new(const char *host, int port);
+void dsc_http_free(dsc_http_t *h);
 
 /* Opens the connection if needed. 0 when connected. */
-int ds_http_connect(ds_http *h);
+int dsc_http_connect(dsc_http_t *h);
 
 /* Connects if needed and writes every request (POST with a JSON body). A failure shows in
- * the ds_http_receive that must follow each send, with the same requests. */
-void ds_http_send(ds_http *h, ds_http_request *reqs, size_t n);
+ * the dsc_http_receive that must follow each send, with the same requests. */
+void dsc_http_send(dsc_http_t *h, dsc_http_request_t *reqs, size_t n);
 /* Reads the answers; returns how many were read (a prefix of reqs), or -1 when the server
  * cannot be reached at all. */
-int ds_http_receive(ds_http *h, ds_http_request *reqs, size_t n);
+int dsc_http_receive(dsc_http_t *h, dsc_http_request_t *reqs, size_t n);
 
 #endif

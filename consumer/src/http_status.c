@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ds_http_status {
+struct dsc_http_status_s {
     struct MHD_Daemon *daemon;
-    ds_nats *nats;
+    dsc_nats_t *nats;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
@@ -41,23 +41,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)upload_data;
     (void)upload_data_size;
     (void)req_cls;
-    ds_http_status *s = cls;
+    dsc_http_status_t *s = cls;
     const char *json = "application/json";
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(conn, 405, json, "{\"error\":\"method not allowed\"}", false);
     if (strcmp(url, "/healthz") == 0)
         return reply(conn, 200, json, "{\"status\":\"ok\"}", false);
     if (strcmp(url, "/readyz") == 0) {
-        bool nats = ds_nats_connected(s->nats);
-        bool redis = ds_metrics_dependency(DEP_REDIS);
-        bool publisher = ds_metrics_dependency(DEP_PUBLISHER);
+        bool nats = dsc_nats_connected(s->nats);
+        bool redis = dsc_metrics_dependency(DSC_DEP_REDIS);
+        bool publisher = dsc_metrics_dependency(DSC_DEP_PUBLISHER);
         char body[128];
         snprintf(body, sizeof body, "{\"nats\":%s,\"redis\":%s,\"publisher\":%s}",
                  nats ? "true" : "false", redis ? "true" : "false", publisher ? "true" : "false");
         return reply(conn, nats && redis && publisher ? 200 : 503, json, body, false);
     }
     if (strcmp(url, "/metrics") == 0) {
-        char *text = ds_metrics_render();
+        char *text = dsc_metrics_render();
         if (!text)
             return reply(conn, 500, json, "{\"error\":\"out of memory\"}", false);
         return reply(conn, 200, "text/plain; version=0.0.4", text, true);
@@ -65,15 +65,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return reply(conn, 404, json, "{\"error\":\"not found\"}", false);
 }
 
-ds_http_status *ds_http_status_start(const ds_config *cfg, ds_nats *nats)
+dsc_http_status_t *dsc_http_status_start(const dsc_config_t *cfg, dsc_nats_t *nats)
 {
-    ds_http_status *s = calloc(1, sizeof *s);
+    dsc_http_status_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->nats = nats;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->metrics_port)};
     if (inet_pton(AF_INET, cfg->metrics_addr, &addr.sin_addr) != 1) {
-        ds_log(LOG_ERROR, "METRICS_ADDR is not an IPv4 address", "{s:s}", "addr", cfg->metrics_addr);
+        dsc_log(DSC_LOG_ERROR, "METRICS_ADDR is not an IPv4 address", "{s:s}", "addr",
+                cfg->metrics_addr);
         free(s);
         return NULL;
     }
@@ -81,17 +82,17 @@ ds_http_status *ds_http_status_start(const ds_config *cfg, ds_nats *nats)
                                  handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_END);
     if (!s->daemon) {
-        ds_log(LOG_ERROR, "metrics listener failed", "{s:s, s:I}", "addr", cfg->metrics_addr,
-               "port", (json_int_t)cfg->metrics_port);
+        dsc_log(DSC_LOG_ERROR, "metrics listener failed", "{s:s, s:I}", "addr", cfg->metrics_addr,
+                "port", (json_int_t)cfg->metrics_port);
         free(s);
         return NULL;
     }
-    ds_log(LOG_INFO, "metrics listening", "{s:s, s:I}", "addr", cfg->metrics_addr, "port",
-           (json_int_t)cfg->metrics_port);
+    dsc_log(DSC_LOG_INFO, "metrics listening", "{s:s, s:I}", "addr", cfg->metrics_addr, "port",
+            (json_int_t)cfg->metrics_port);
     return s;
 }
 
-void ds_http_status_stop(ds_http_status *s)
+void dsc_http_status_stop(dsc_http_status_t *s)
 {
     if (!s)
         return;

@@ -1,13 +1,13 @@
 /* /healthz, /readyz and /metrics over libmicrohttpd (its own thread). */
-#ifndef DS_HTTP_STATUS_H
-#define DS_HTTP_STATUS_H
+#ifndef DSC_HTTP_STATUS_H
+#define DSC_HTTP_STATUS_H
 
 #include "config.h"
 #include "source_jetstream.h"
 
-typedef struct ds_http_status ds_http_status;
+typedef struct dsc_http_status_s dsc_http_status_t;
 
-ds_http_status *ds_http_status_start(const ds_config *cfg, ds_nats *nats);
-void ds_http_status_stop(ds_http_status *s);
+dsc_http_status_t *dsc_http_status_start(const dsc_config_t *cfg, dsc_nats_t *nats);
+void dsc_http_status_stop(dsc_http_status_t *s);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void append(ds_text *t, const char *s, size_t n)
+static void append(dsc_text_t *t, const char *s, size_t n)
 {
     if (t->failed)
         return;
@@ -26,19 +26,19 @@ static void append(ds_text *t, const char *s, size_t n)
     t->data[t->len] = '\0';
 }
 
-void ds_text_raw(ds_text *t, const char *s)
+void dsc_text_raw(dsc_text_t *t, const char *s)
 {
     append(t, s, strlen(s));
 }
 
-void ds_text_int(ds_text *t, int64_t v)
+void dsc_text_int(dsc_text_t *t, int64_t v)
 {
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRId64, v);
     append(t, buf, (size_t)n);
 }
 
-void ds_text_string(ds_text *t, const char *s)
+void dsc_text_string(dsc_text_t *t, const char *s)
 {
     append(t, "\"", 1);
     for (const char *p = s; *p; p++) {
@@ -60,21 +60,21 @@ void ds_text_string(ds_text *t, const char *s)
             }
         }
         if (esc)
-            ds_text_raw(t, esc);
+            dsc_text_raw(t, esc);
         else
             append(t, p, 1);
     }
     append(t, "\"", 1);
 }
 
-char *ds_text_finish(ds_text *t)
+char *dsc_text_finish(dsc_text_t *t)
 {
     if (t->failed || !t->data) {
         free(t->data);
-        *t = (ds_text){0};
+        *t = (dsc_text_t){0};
         return NULL;
     }
     char *out = t->data;
-    *t = (ds_text){0};
+    *t = (dsc_text_t){0};
     return out;
 }

@@ -9,13 +9,13 @@
 #include <time.h>
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
-static ds_log_level min_level = LOG_INFO;
+static dsc_log_level_e min_level = DSC_LOG_INFO;
 
-int ds_log_set_level(const char *name)
+int dsc_log_set_level(const char *name)
 {
-    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+    for (int i = DSC_LOG_DEBUG; i <= DSC_LOG_ERROR; i++) {
         if (strcmp(name, level_names[i]) == 0) {
-            min_level = (ds_log_level)i;
+            min_level = (dsc_log_level_e)i;
             return 0;
         }
     }
@@ -32,7 +32,7 @@ static void timestamp(char *buf, size_t size)
     snprintf(buf + n, size - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-void ds_log(ds_log_level level, const char *msg, const char *fields, ...)
+void dsc_log(dsc_log_level_e level, const char *msg, const char *fields, ...)
 {
     if (level < min_level)
         return;

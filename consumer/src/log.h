@@ -1,13 +1,13 @@
 /* One JSON object per line on stderr: {"ts","level","msg", ...fields}. */
-#ifndef DS_LOG_H
-#define DS_LOG_H
+#ifndef DSC_LOG_H
+#define DSC_LOG_H
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } ds_log_level;
+typedef enum { DSC_LOG_DEBUG, DSC_LOG_INFO, DSC_LOG_WARN, DSC_LOG_ERROR } dsc_log_level_e;
 
 /* Returns -1 for an unknown level name. */
-int ds_log_set_level(const char *name);
+int dsc_log_set_level(const char *name);
 
 /* fields: a jansson json_pack format building an object ("{s:s, s:I}"), or NULL. */
-void ds_log(ds_log_level level, const char *msg, const char *fields, ...);
+void dsc_log(dsc_log_level_e level, const char *msg, const char *fields, ...);
 
 #endif

@@ -25,44 +25,44 @@
 static atomic_bool stopping;
 
 typedef struct {
-    const ds_config *cfg;
-    ds_rounds_stage *stage;
-    ds_redis *redis;    /* the fetch thread's connection */
-    ds_nchan *nchan;
+    const dsc_config_t *cfg;
+    dsc_rounds_stage_t *stage;
+    dsc_redis_t *redis;    /* the fetch thread's connection */
+    dsc_nchan_t *nchan;
     double next_probe;
     double next_lag;
 } rounds_worker_state;
 
 static void process_rounds(void *stage, natsMsgList *list)
 {
-    ds_process_rounds(((rounds_worker_state *)stage)->stage, list);
+    dsc_process_rounds(((rounds_worker_state *)stage)->stage, list);
 }
 
 static void drain_rounds(void *stage)
 {
-    ds_rounds_stage_drain(((rounds_worker_state *)stage)->stage);
+    dsc_rounds_stage_drain(((rounds_worker_state *)stage)->stage);
 }
 
 static void process_games(void *stage, natsMsgList *list)
 {
-    ds_process_games(stage, list);
+    dsc_process_games(stage, list);
 }
 
 /* Keeps /readyz and the lag gauge current while the stream is idle. */
-static void rounds_tick(void *stage, ds_source *source)
+static void rounds_tick(void *stage, dsc_source_t *source)
 {
     rounds_worker_state *w = stage;
-    double now = ds_now();
+    double now = dsc_clock_now();
     if (now >= w->next_probe) {
         w->next_probe = now + PROBE_INTERVAL_S;
-        ds_metrics_set_dependency(DEP_REDIS, ds_redis_ping(w->redis) == 0);
-        ds_metrics_set_dependency(DEP_PUBLISHER, ds_nchan_probe(w->nchan) == 0);
+        dsc_metrics_set_dependency(DSC_DEP_REDIS, dsc_redis_ping(w->redis) == 0);
+        dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, dsc_nchan_probe(w->nchan) == 0);
     }
-    if (now >= w->next_lag && ds_nats_connected(source->nats)) {
+    if (now >= w->next_lag && dsc_nats_connected(source->nats)) {
         w->next_lag = now + (double)w->cfg->lag_refresh_ms / 1000.0;
-        int64_t lag = ds_source_lag(source);
+        int64_t lag = dsc_source_lag(source);
         if (lag >= 0)
-            ds_metrics_set_lag(lag);
+            dsc_metrics_set_lag(lag);
     }
 }
 
@@ -90,38 +90,39 @@ static int block_signals(void)
     return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
 }
 
-static int run(const ds_config *cfg)
+static int run(const dsc_config_t *cfg)
 {
-    ds_nats nats;
-    if (ds_nats_open(&nats, cfg) != 0)
+    dsc_nats_t nats;
+    if (dsc_nats_open(&nats, cfg) != 0)
         return 1;
     int rc = 1;
-    ds_http_status *status = ds_http_status_start(cfg, &nats);
-    ds_redis *rounds_redis = ds_redis_new(cfg), *publish_redis = ds_redis_new(cfg);
-    ds_redis *games_redis = ds_redis_new(cfg);
-    ds_nchan *nchan = ds_nchan_new(cfg);
-    ds_source rounds_src, games_src;
-    ds_source_init(&rounds_src, cfg, &nats, cfg->durable_rounds, "rounds");
-    ds_source_init(&games_src, cfg, &nats, cfg->durable_games, "games");
+    dsc_http_status_t *status = dsc_http_status_start(cfg, &nats);
+    dsc_redis_t *rounds_redis = dsc_redis_new(cfg), *publish_redis = dsc_redis_new(cfg);
+    dsc_redis_t *games_redis = dsc_redis_new(cfg);
+    dsc_nchan_t *nchan = dsc_nchan_new(cfg);
+    dsc_source_t rounds_src, games_src;
+    dsc_source_init(&rounds_src, cfg, &nats, cfg->durable_rounds, "rounds");
+    dsc_source_init(&games_src, cfg, &nats, cfg->durable_games, "games");
     rounds_worker_state rstate = {cfg, NULL, rounds_redis, nchan, 0, 0};
-    ds_games_stage gstage = {cfg, &nats, games_redis};
-    ds_worker workers[] = {
+    dsc_games_stage_t gstage = {cfg, &nats, games_redis};
+    dsc_worker_t workers[] = {
         {"games", &games_src, &gstage, process_games, NULL, NULL, &stopping, 0},
         {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, drain_rounds, &stopping, 0},
     };
     size_t started = 0;
     if (!status || !rounds_redis || !publish_redis || !games_redis || !nchan)
         goto out;
-    rstate.stage = ds_rounds_stage_start(cfg, &stopping, &nats, rounds_redis, publish_redis, nchan);
+    rstate.stage = dsc_rounds_stage_start(cfg, &stopping, &nats, rounds_redis, publish_redis,
+                                          nchan);
     if (!rstate.stage)
         goto out;
     for (; started < sizeof workers / sizeof workers[0]; started++)
-        if (ds_worker_start(&workers[started]) != 0)
+        if (dsc_worker_start(&workers[started]) != 0)
             goto out;
 
     int sig = wait_for_signal();
-    ds_log(LOG_INFO, "shutting down", "{s:i, s:I}", "signal", sig, "grace_s",
-           (json_int_t)cfg->shutdown_grace_s);
+    dsc_log(DSC_LOG_INFO, "shutting down", "{s:i, s:I}", "signal", sig, "grace_s",
+            (json_int_t)cfg->shutdown_grace_s);
     rc = 0;
 out:
     atomic_store(&stopping, true);
@@ -129,23 +130,23 @@ out:
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += cfg->shutdown_grace_s;
     for (size_t i = 0; i < started; i++) {
-        if (ds_worker_join(&workers[i], &deadline) != 0) {
-            ds_log(LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", workers[i].name);
+        if (dsc_worker_join(&workers[i], &deadline) != 0) {
+            dsc_log(DSC_LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", workers[i].name);
             _exit(1);
         }
     }
-    if (ds_rounds_stage_stop(rstate.stage, &deadline) != 0) {
-        ds_log(LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", "rounds publisher");
+    if (dsc_rounds_stage_stop(rstate.stage, &deadline) != 0) {
+        dsc_log(DSC_LOG_ERROR, "shutdown grace exceeded", "{s:s}", "worker", "rounds publisher");
         _exit(1);
     }
-    ds_source_close(&rounds_src);
-    ds_source_close(&games_src);
-    ds_nats_close(&nats);   /* flushes the last acks */
-    ds_nchan_free(nchan);
-    ds_redis_free(rounds_redis);
-    ds_redis_free(publish_redis);
-    ds_redis_free(games_redis);
-    ds_http_status_stop(status);
+    dsc_source_close(&rounds_src);
+    dsc_source_close(&games_src);
+    dsc_nats_close(&nats);   /* flushes the last acks */
+    dsc_nchan_free(nchan);
+    dsc_redis_free(rounds_redis);
+    dsc_redis_free(publish_redis);
+    dsc_redis_free(games_redis);
+    dsc_http_status_stop(status);
     return rc;
 }
 
@@ -153,24 +154,24 @@ int main(int argc, char **argv)
 {
     if (argc > 1) {
         bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
-        ds_config_usage(help ? stdout : stderr);
+        dsc_config_usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    ds_config cfg;
+    dsc_config_t cfg;
     char err[512];
-    if (ds_config_load(&cfg, err, sizeof err) != 0) {
-        ds_log(LOG_ERROR, "invalid configuration", "{s:s}", "error", err);
+    if (dsc_config_load(&cfg, err, sizeof err) != 0) {
+        dsc_log(DSC_LOG_ERROR, "invalid configuration", "{s:s}", "error", err);
         return 2;
     }
     if (block_signals() != 0) {
-        ds_log(LOG_ERROR, "signal setup failed", NULL);
+        dsc_log(DSC_LOG_ERROR, "signal setup failed", NULL);
         return 1;
     }
-    ds_log(LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url,
-           "redis_url", cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream,
-           "owner", cfg.owner);
+    dsc_log(DSC_LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url,
+            "redis_url", cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream,
+            "owner", cfg.owner);
     int rc = run(&cfg);
     nats_CloseAndWait(2000);
-    ds_log(LOG_INFO, "stopped", "{s:i}", "exit_code", rc);
+    dsc_log(DSC_LOG_INFO, "stopped", "{s:i}", "exit_code", rc);
     return rc;
 }

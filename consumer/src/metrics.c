@@ -6,14 +6,13 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
-static const char ops[] = "cudrtm?";
-#define OP_COUNT (sizeof ops - 1)
-static const char *const result_names[RESULT_COUNT] = {"applied", "skipped", "retried",
-                                                      "dead_lettered", "ignored"};
-static const char *const sink_names[SINK_COUNT] = {"redis", "nchan", "nats", "dead_letter"};
-static const char *const stage_names[STAGE_COUNT] = {
+/* One row per op of the contract, and a last one for undecodable messages. */
+#define OP_ROWS (DATASTREAM_OP_COUNT + 1)
+static const char *const result_names[DSC_RESULT_COUNT] = {"applied", "skipped", "retried",
+                                                           "dead_lettered", "ignored"};
+static const char *const sink_names[DSC_SINK_COUNT] = {"redis", "nchan", "nats", "dead_letter"};
+static const char *const stage_names[DSC_STAGE_COUNT] = {
     "fetch", "decode", "games_lookup", "redis_apply", "handoff_wait", "nchan", "nats",
     "redis_mark", "settle",
 };
@@ -22,30 +21,31 @@ static const double buckets[] = {.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5
 
 static struct {
     pthread_mutex_t lock;
-    uint64_t processed[OP_COUNT][RESULT_COUNT];
+    uint64_t processed[OP_ROWS][DSC_RESULT_COUNT];
     uint64_t latency_buckets[BUCKET_COUNT];
     uint64_t latency_count;
     double latency_sum;
     uint64_t redeliveries;
-    uint64_t sink_errors[SINK_COUNT];
-    double stage_seconds[STAGE_COUNT];
+    uint64_t sink_errors[DSC_SINK_COUNT];
+    double stage_seconds[DSC_STAGE_COUNT];
     uint64_t lease_waits;
     uint64_t coalesced;
     int64_t lag;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static atomic_bool dependency_up[DEP_COUNT];
+static atomic_bool dependency_up[DSC_DEP_COUNT];
 
-static size_t op_index(char op)
-{
-    const char *p = op ? strchr(ops, op) : NULL;
-    return p ? (size_t)(p - ops) : OP_COUNT - 1;
-}
-
-void ds_metrics_processed(char op, ds_result result, double latency_seconds)
+static void add_count(uint64_t *counter, uint64_t n)
 {
     pthread_mutex_lock(&m.lock);
-    m.processed[op_index(op)][result]++;
+    *counter += n;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void dsc_metrics_processed(datastream_op_e op, dsc_result_e result, double latency_seconds)
+{
+    pthread_mutex_lock(&m.lock);
+    m.processed[op][result]++;
     for (size_t i = 0; i < BUCKET_COUNT; i++)
         if (latency_seconds <= buckets[i])
             m.latency_buckets[i]++;
@@ -54,82 +54,76 @@ void ds_metrics_processed(char op, ds_result result, double latency_seconds)
     pthread_mutex_unlock(&m.lock);
 }
 
-void ds_metrics_redelivered(void)
+void dsc_metrics_redelivered(void)
 {
-    pthread_mutex_lock(&m.lock);
-    m.redeliveries++;
-    pthread_mutex_unlock(&m.lock);
+    add_count(&m.redeliveries, 1);
 }
 
-void ds_metrics_sink_error(ds_sink sink)
+void dsc_metrics_sink_error(dsc_sink_e sink)
 {
-    pthread_mutex_lock(&m.lock);
-    m.sink_errors[sink]++;
-    pthread_mutex_unlock(&m.lock);
+    add_count(&m.sink_errors[sink], 1);
 }
 
-void ds_metrics_stage(ds_stage stage, double seconds)
+void dsc_metrics_stage(dsc_stage_e stage, double seconds)
 {
     pthread_mutex_lock(&m.lock);
     m.stage_seconds[stage] += seconds;
     pthread_mutex_unlock(&m.lock);
 }
 
-void ds_metrics_lease_wait(void)
+void dsc_metrics_lease_wait(void)
 {
-    pthread_mutex_lock(&m.lock);
-    m.lease_waits++;
-    pthread_mutex_unlock(&m.lock);
+    add_count(&m.lease_waits, 1);
 }
 
-void ds_metrics_coalesced(size_t count)
+void dsc_metrics_coalesced(size_t count)
 {
-    pthread_mutex_lock(&m.lock);
-    m.coalesced += count;
-    pthread_mutex_unlock(&m.lock);
+    add_count(&m.coalesced, count);
 }
 
-void ds_metrics_set_lag(int64_t lag)
+void dsc_metrics_set_lag(int64_t lag)
 {
     pthread_mutex_lock(&m.lock);
     m.lag = lag;
     pthread_mutex_unlock(&m.lock);
 }
 
-void ds_metrics_set_dependency(ds_dependency dep, bool up)
+void dsc_metrics_set_dependency(dsc_dependency_e dep, bool up)
 {
     atomic_store(&dependency_up[dep], up);
 }
 
-bool ds_metrics_dependency(ds_dependency dep)
+bool dsc_metrics_dependency(dsc_dependency_e dep)
 {
     return atomic_load(&dependency_up[dep]);
 }
 
-static void line(ds_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(dsc_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void line(ds_text *t, const char *fmt, ...)
+static void line(dsc_text_t *t, const char *fmt, ...)
 {
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    ds_text_raw(t, buf);
+    dsc_text_raw(t, buf);
 }
 
-char *ds_metrics_render(void)
+char *dsc_metrics_render(void)
 {
-    ds_text t = {0};
+    dsc_text_t t = {0};
     pthread_mutex_lock(&m.lock);
-    ds_text_raw(&t, "# HELP datastream_messages_processed_total Change events handled, by op and result.\n"
+    dsc_text_raw(&t, "# HELP datastream_messages_processed_total Change events handled, by op and result.\n"
                     "# TYPE datastream_messages_processed_total counter\n");
-    for (size_t o = 0; o < OP_COUNT; o++)
-        for (int r = 0; r < RESULT_COUNT; r++)
+    for (int o = 0; o < OP_ROWS; o++) {
+        const datastream_op_t *op = datastream_op_info((datastream_op_e)o);
+        for (int r = 0; r < DSC_RESULT_COUNT; r++)
             line(&t, "datastream_messages_processed_total{op=\"%s\",result=\"%s\"} %llu\n",
-                 o == OP_COUNT - 1 ? "unknown" : (char[]){ops[o], '\0'}, result_names[r],
+                 op ? (char[]){op->letter, '\0'} : "unknown", result_names[r],
                  (unsigned long long)m.processed[o][r]);
-    ds_text_raw(&t, "# HELP datastream_processing_latency_seconds Time from fetch to ack or nak.\n"
+    }
+    dsc_text_raw(&t, "# HELP datastream_processing_latency_seconds Time from fetch to ack or nak.\n"
                     "# TYPE datastream_processing_latency_seconds histogram\n");
     for (size_t i = 0; i < BUCKET_COUNT; i++)
         line(&t, "datastream_processing_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
@@ -146,29 +140,29 @@ char *ds_metrics_render(void)
              "# TYPE datastream_redeliveries_total counter\ndatastream_redeliveries_total %llu\n",
          (unsigned long long)m.redeliveries);
     uint64_t dead = 0;
-    for (size_t o = 0; o < OP_COUNT; o++)
-        dead += m.processed[o][RESULT_DEAD_LETTERED];
+    for (int o = 0; o < OP_ROWS; o++)
+        dead += m.processed[o][DSC_RESULT_DEAD_LETTERED];
     line(&t, "# HELP datastream_dead_letters_total Messages sent to the dead-letter stream.\n"
              "# TYPE datastream_dead_letters_total counter\ndatastream_dead_letters_total %llu\n",
          (unsigned long long)dead);
-    ds_text_raw(&t, "# HELP datastream_sink_errors_total Failed writes, by sink.\n"
+    dsc_text_raw(&t, "# HELP datastream_sink_errors_total Failed writes, by sink.\n"
                     "# TYPE datastream_sink_errors_total counter\n");
-    for (int s = 0; s < SINK_COUNT; s++)
+    for (int s = 0; s < DSC_SINK_COUNT; s++)
         line(&t, "datastream_sink_errors_total{sink=\"%s\"} %llu\n", sink_names[s],
              (unsigned long long)m.sink_errors[s]);
-    ds_text_raw(&t, "# HELP datastream_publication_lease_waits_total Messages NAKed while another "
+    dsc_text_raw(&t, "# HELP datastream_publication_lease_waits_total Messages NAKed while another "
                     "process held their round's publication lease.\n"
                     "# TYPE datastream_publication_lease_waits_total counter\n");
     line(&t, "datastream_publication_lease_waits_total %llu\n", (unsigned long long)m.lease_waits);
-    ds_text_raw(&t, "# HELP datastream_publications_coalesced_total Publications dropped because "
+    dsc_text_raw(&t, "# HELP datastream_publications_coalesced_total Publications dropped because "
                     "a newer version of their round overtook them.\n"
                     "# TYPE datastream_publications_coalesced_total counter\n");
     line(&t, "datastream_publications_coalesced_total %llu\n", (unsigned long long)m.coalesced);
-    ds_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
+    dsc_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
                     "# TYPE datastream_stage_seconds_total counter\n");
-    for (int s = 0; s < STAGE_COUNT; s++)
+    for (int s = 0; s < DSC_STAGE_COUNT; s++)
         line(&t, "datastream_stage_seconds_total{stage=\"%s\"} %.6f\n", stage_names[s],
              m.stage_seconds[s]);
     pthread_mutex_unlock(&m.lock);
-    return ds_text_finish(&t);
+    return dsc_text_finish(&t);
 }

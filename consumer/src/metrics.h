@@ -1,42 +1,47 @@
 /* Process-wide counters and readiness flags, rendered in the Prometheus text format. */
-#ifndef DS_METRICS_H
-#define DS_METRICS_H
+#ifndef DSC_METRICS_H
+#define DSC_METRICS_H
+
+#include "datastream_contract.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
-    RESULT_APPLIED, RESULT_SKIPPED, RESULT_RETRIED, RESULT_DEAD_LETTERED, RESULT_IGNORED,
-    RESULT_COUNT
-} ds_result;
+    DSC_RESULT_APPLIED, DSC_RESULT_SKIPPED, DSC_RESULT_RETRIED, DSC_RESULT_DEAD_LETTERED,
+    DSC_RESULT_IGNORED, DSC_RESULT_COUNT
+} dsc_result_e;
 
-typedef enum { SINK_REDIS, SINK_NCHAN, SINK_NATS, SINK_DLQ, SINK_COUNT } ds_sink;
+typedef enum {
+    DSC_SINK_REDIS, DSC_SINK_NCHAN, DSC_SINK_NATS, DSC_SINK_DLQ, DSC_SINK_COUNT
+} dsc_sink_e;
 
-typedef enum { DEP_REDIS, DEP_PUBLISHER, DEP_COUNT } ds_dependency;
+typedef enum { DSC_DEP_REDIS, DSC_DEP_PUBLISHER, DSC_DEP_COUNT } dsc_dependency_e;
 
 /* Where rounds batches spend their time, summed per stage so that a throughput run shows the
  * bottleneck without a profiler. Fetch to handoff_wait run on the fetch thread (handoff_wait:
  * waiting for the previous batch to be published), nchan to settle on the publishing thread. */
 typedef enum {
-    STAGE_FETCH, STAGE_DECODE, STAGE_GAMES_LOOKUP, STAGE_REDIS_APPLY, STAGE_HANDOFF_WAIT,
-    STAGE_NCHAN, STAGE_NATS, STAGE_REDIS_MARK, STAGE_SETTLE, STAGE_COUNT
-} ds_stage;
+    DSC_STAGE_FETCH, DSC_STAGE_DECODE, DSC_STAGE_GAMES_LOOKUP, DSC_STAGE_REDIS_APPLY,
+    DSC_STAGE_HANDOFF_WAIT, DSC_STAGE_NCHAN, DSC_STAGE_NATS, DSC_STAGE_REDIS_MARK, DSC_STAGE_SETTLE,
+    DSC_STAGE_COUNT
+} dsc_stage_e;
 
-/* op: 'c','u','d','r','t','m', or 0 when the message could not be decoded. */
-void ds_metrics_processed(char op, ds_result result, double latency_seconds);
-void ds_metrics_redelivered(void);
-void ds_metrics_sink_error(ds_sink sink);
-void ds_metrics_set_lag(int64_t lag);
-void ds_metrics_set_dependency(ds_dependency dep, bool up);
-bool ds_metrics_dependency(ds_dependency dep);
-void ds_metrics_stage(ds_stage stage, double seconds);
+/* op: DATASTREAM_OP_COUNT when the message could not be decoded. */
+void dsc_metrics_processed(datastream_op_e op, dsc_result_e result, double latency_seconds);
+void dsc_metrics_redelivered(void);
+void dsc_metrics_sink_error(dsc_sink_e sink);
+void dsc_metrics_set_lag(int64_t lag);
+void dsc_metrics_set_dependency(dsc_dependency_e dep, bool up);
+bool dsc_metrics_dependency(dsc_dependency_e dep);
+void dsc_metrics_stage(dsc_stage_e stage, double seconds);
 /* A message NAKed because another process holds its round's publication lease. */
-void ds_metrics_lease_wait(void);
+void dsc_metrics_lease_wait(void);
 /* Publications dropped because a newer version of their round overtook them. */
-void ds_metrics_coalesced(size_t count);
+void dsc_metrics_coalesced(size_t count);
 
 /* Returns a malloc'd exposition text, or NULL. */
-char *ds_metrics_render(void);
+char *dsc_metrics_render(void);
 
 #endif

@@ -7,43 +7,45 @@
 
 #include <jansson.h>
 
-static void process_one(ds_games_stage *st, ds_delivery *d)
+static void process_one(dsc_games_stage_t *st, dsc_delivery_t *d)
 {
-    ds_game_event ev;
-    char reason[DS_REASON_MAX];
-    if (ds_decode_game(natsMsg_GetData(d->msg), (size_t)natsMsg_GetDataLength(d->msg),
-                       (size_t)st->cfg->max_message_bytes, &ev, reason) != DECODE_OK) {
-        ds_settle_dead_letter(st->cfg, st->nats->js, d, 0, reason);
+    dsc_game_event_t ev;
+    char reason[DSC_REASON_MAX];
+    if (dsc_decode_game(natsMsg_GetData(d->msg), (size_t)natsMsg_GetDataLength(d->msg),
+                        (size_t)st->cfg->max_message_bytes, &ev, reason) != DSC_DECODE_OK) {
+        dsc_settle_dead_letter(st->cfg, st->nats->js, d, DATASTREAM_OP_COUNT, reason);
         return;
     }
-    if (ev.op == OP_MESSAGE || ev.op == OP_TRUNCATE) {
+    const datastream_op_t *op = datastream_op_info(ev.op);
+    if (op->row == DATASTREAM_ROW_NONE) {
         /* A truncated games table leaves rounds pointing at nothing; the registry keeps the
          * last known names rather than orphaning history. */
-        ds_log(LOG_INFO, "games event ignored", "{s:s, s:I}", "op",
-               ev.op == OP_MESSAGE ? "m" : "t", "stream_seq", (json_int_t)d->stream_seq);
-        ds_settle_ack(d, (char)ev.op, RESULT_IGNORED);
-        ds_game_event_free(&ev);
+        dsc_log(DSC_LOG_INFO, "games event ignored", "{s:s#, s:I}", "op", &op->letter, 1,
+                "stream_seq", (json_int_t)d->stream_seq);
+        dsc_settle_ack(d, ev.op, DSC_RESULT_IGNORED);
+        dsc_game_event_free(&ev);
         return;
     }
-    ds_apply_status status;
-    if (ds_redis_apply_game(st->redis, &ev, &status) != 0) {
-        ds_metrics_sink_error(SINK_REDIS);
-        ds_metrics_set_dependency(DEP_REDIS, false);
-        ds_settle_retry(st->cfg, d, (char)ev.op);
+    dsc_apply_status_e status;
+    if (dsc_redis_apply_game(st->redis, &ev, &status) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+        dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
+        dsc_settle_retry(st->cfg, d, ev.op);
     } else {
-        ds_log(LOG_DEBUG, "game applied", "{s:I, s:s}", "game_id", (json_int_t)ev.row.id, "slug",
-               ev.row.slug);
-        ds_settle_ack(d, (char)ev.op, status == APPLY_APPLIED ? RESULT_APPLIED : RESULT_SKIPPED);
+        dsc_log(DSC_LOG_DEBUG, "game applied", "{s:I, s:s}", "game_id", (json_int_t)ev.row.id,
+                "slug", ev.row.slug);
+        dsc_settle_ack(d, ev.op,
+                       status == DSC_APPLY_APPLIED ? DSC_RESULT_APPLIED : DSC_RESULT_SKIPPED);
     }
-    ds_game_event_free(&ev);
+    dsc_game_event_free(&ev);
 }
 
-void ds_process_games(ds_games_stage *st, natsMsgList *list)
+void dsc_process_games(dsc_games_stage_t *st, natsMsgList *list)
 {
-    double now = ds_now();
+    double now = dsc_clock_now();
     for (int i = 0; i < list->Count; i++) {
-        ds_delivery d;
-        ds_delivery_init(&d, list->Msgs[i], now);
+        dsc_delivery_t d;
+        dsc_delivery_init(&d, list->Msgs[i], now);
         process_one(st, &d);
     }
 }

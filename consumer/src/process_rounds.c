@@ -18,13 +18,13 @@
 #define PUBLISH_RETRY_FIRST_MS 100
 #define PUBLISH_RETRY_MAX_MS 5000
 
-struct ds_rounds_stage {
-    const ds_config *cfg;
+struct dsc_rounds_stage_s {
+    const dsc_config_t *cfg;
     const atomic_bool *stop;    /* the process is shutting down */
-    ds_nats *nats;
-    ds_redis *apply_redis;      /* fetch thread only */
-    ds_redis *publish_redis;    /* publishing thread only */
-    ds_nchan *nchan;            /* publishing thread only */
+    dsc_nats_t *nats;
+    dsc_redis_t *apply_redis;   /* fetch thread only */
+    dsc_redis_t *publish_redis; /* publishing thread only */
+    dsc_nchan_t *nchan;         /* publishing thread only */
     double idle_since;  /* end of the previous batch: the next one's fetch time starts here */
     pthread_t thread;
     pthread_mutex_t lock;
@@ -36,16 +36,16 @@ struct ds_rounds_stage {
 };
 
 typedef struct {
-    ds_delivery d;
-    ds_round_event ev;
+    dsc_delivery_t d;
+    dsc_round_event_t ev;
     bool settled;
     bool nchan_done;    /* nchan accepted the publication; a retry does not repeat it */
     char *json;
-    ds_round_apply apply;
+    dsc_round_apply_t apply;
 } round_item;
 
 typedef struct batch {
-    ds_rounds_stage *st;
+    dsc_rounds_stage_t *st;
     natsMsgList msgs;           /* owned: destroyed once every message is settled */
     round_item *items;
     size_t count;
@@ -54,23 +54,23 @@ typedef struct batch {
 } batch;
 
 /* Adds the time since *mark to a stage and moves the mark to now. */
-static void lap(ds_stage stage, double *mark)
+static void lap(dsc_stage_e stage, double *mark)
 {
-    double now = ds_now();
-    ds_metrics_stage(stage, now - *mark);
+    double now = dsc_clock_now();
+    dsc_metrics_stage(stage, now - *mark);
     *mark = now;
 }
 
 static bool needs_game(const round_item *it)
 {
-    return !it->settled && (it->ev.op == OP_CREATE || it->ev.op == OP_UPDATE || it->ev.op == OP_READ);
+    return !it->settled && datastream_op_info(it->ev.op)->row == DATASTREAM_ROW_AFTER;
 }
 
 static void retry_pending(batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
         if (!b->items[i].settled) {
-            ds_settle_retry(b->st->cfg, &b->items[i].d, (char)b->items[i].ev.op);
+            dsc_settle_retry(b->st->cfg, &b->items[i].d, b->items[i].ev.op);
             b->items[i].settled = true;
         }
     }
@@ -78,18 +78,18 @@ static void retry_pending(batch *b)
 
 static void decode_all(batch *b)
 {
-    const ds_config *cfg = b->st->cfg;
+    const dsc_config_t *cfg = b->st->cfg;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        char reason[DS_REASON_MAX];
-        if (ds_decode_round(natsMsg_GetData(it->d.msg), (size_t)natsMsg_GetDataLength(it->d.msg),
-                            (size_t)cfg->max_message_bytes, &it->ev, reason) != DECODE_OK) {
-            ds_settle_dead_letter(cfg, b->st->nats->js, &it->d, 0, reason);
+        char reason[DSC_REASON_MAX];
+        if (dsc_decode_round(natsMsg_GetData(it->d.msg), (size_t)natsMsg_GetDataLength(it->d.msg),
+                             (size_t)cfg->max_message_bytes, &it->ev, reason) != DSC_DECODE_OK) {
+            dsc_settle_dead_letter(cfg, b->st->nats->js, &it->d, DATASTREAM_OP_COUNT, reason);
             it->settled = true;
-        } else if (it->ev.op == OP_MESSAGE) {
-            ds_log(LOG_INFO, "logical decoding message ignored", "{s:I}", "stream_seq",
-                   (json_int_t)it->d.stream_seq);
-            ds_settle_ack(&it->d, 'm', RESULT_IGNORED);
+        } else if (it->ev.op == DATASTREAM_OP_MESSAGE) {
+            dsc_log(DSC_LOG_INFO, "logical decoding message ignored", "{s:I}", "stream_seq",
+                    (json_int_t)it->d.stream_seq);
+            dsc_settle_ack(&it->d, DATASTREAM_OP_MESSAGE, DSC_RESULT_IGNORED);
             it->settled = true;
         }
     }
@@ -97,16 +97,16 @@ static void decode_all(batch *b)
 
 static void unknown_game(batch *b, round_item *it)
 {
-    const ds_config *cfg = b->st->cfg;
-    char reason[DS_REASON_MAX];
+    const dsc_config_t *cfg = b->st->cfg;
+    char reason[DSC_REASON_MAX];
     snprintf(reason, sizeof reason, "after.game_id: unknown game %lld", (long long)it->ev.row.game_id);
     if (it->d.deliveries >= (uint64_t)cfg->unknown_game_max_deliveries) {
-        ds_settle_dead_letter(cfg, b->st->nats->js, &it->d, (char)it->ev.op, reason);
+        dsc_settle_dead_letter(cfg, b->st->nats->js, &it->d, it->ev.op, reason);
     } else {
-        ds_log(LOG_INFO, "round waits for its game", "{s:I, s:I, s:I}", "round_id",
-               (json_int_t)it->ev.row.id, "game_id", (json_int_t)it->ev.row.game_id, "deliveries",
-               (json_int_t)it->d.deliveries);
-        ds_settle_retry(cfg, &it->d, (char)it->ev.op);
+        dsc_log(DSC_LOG_INFO, "round waits for its game", "{s:I, s:I, s:I}", "round_id",
+                (json_int_t)it->ev.row.id, "game_id", (json_int_t)it->ev.row.game_id, "deliveries",
+                (json_int_t)it->d.deliveries);
+        dsc_settle_retry(cfg, &it->d, it->ev.op);
     }
     it->settled = true;
 }
@@ -114,7 +114,7 @@ static void unknown_game(batch *b, round_item *it)
 /* Copies the resolved names into the event, which outlives the batch's registry. */
 static void pin_names(round_item *it, const char *slug, const char *type)
 {
-    ds_round_row *row = &it->ev.row;
+    dsc_round_row_t *row = &it->ev.row;
     if (slug != row->game_slug)
         snprintf(row->game_slug, sizeof row->game_slug, "%s", slug);
     if (type != row->game_type)
@@ -127,9 +127,9 @@ static void pin_names(round_item *it, const char *slug, const char *type)
 static int map_all(batch *b)
 {
     int64_t *ids = calloc(b->count, sizeof *ids);
-    ds_game_ref *refs = calloc(b->count, sizeof *refs);
+    dsc_game_ref_t *refs = calloc(b->count, sizeof *refs);
     bool *found = calloc(b->count, sizeof *found);
-    ds_game_ref *known = calloc(b->count, sizeof *known);
+    dsc_game_ref_t *known = calloc(b->count, sizeof *known);
     size_t nids = 0, nknown = 0;
     int rc = -1;
     if (!ids || !refs || !found || !known)
@@ -143,24 +143,24 @@ static int map_all(batch *b)
         if (!seen)
             ids[nids++] = b->items[i].ev.row.game_id;
     }
-    if (ds_redis_lookup_games(b->st->apply_redis, ids, nids, refs, found) != 0) {
-        ds_metrics_sink_error(SINK_REDIS);
-        ds_metrics_set_dependency(DEP_REDIS, false);
+    if (dsc_redis_lookup_games(b->st->apply_redis, ids, nids, refs, found) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+        dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
         goto out;
     }
     for (size_t j = 0; j < nids; j++)
         if (found[j])
             known[nknown++] = refs[j];
-    ds_game_registry registry = {known, nknown};
+    dsc_game_registry_t registry = {known, nknown};
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
         if (!needs_game(it))
             continue;
         const char *slug, *type;
-        ds_map_result r = ds_round_map(&it->ev, &registry, &it->json, &slug, &type);
-        if (r == MAP_UNKNOWN_GAME)
+        dsc_map_result_e r = dsc_round_map(&it->ev, &registry, &it->json, &slug, &type);
+        if (r == DSC_MAP_UNKNOWN_GAME)
             unknown_game(b, it);
-        else if (r != MAP_OK)
+        else if (r != DSC_MAP_OK)
             goto out;
         else
             pin_names(it, slug, type);
@@ -181,8 +181,8 @@ static void wait_for_leases(batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (!it->settled && it->apply.publish == PUBLISH_LEASE_BUSY) {
-            ds_settle_lease_wait(b->st->cfg, &it->d, (char)it->ev.op);
+        if (!it->settled && it->apply.publish == DSC_PUBLISH_LEASE_BUSY) {
+            dsc_settle_lease_wait(b->st->cfg, &it->d, it->ev.op);
             it->settled = true;
         }
     }
@@ -190,7 +190,7 @@ static void wait_for_leases(batch *b)
 
 static int apply_all(batch *b)
 {
-    ds_round_apply *applies = calloc(b->count, sizeof *applies);
+    dsc_round_apply_t *applies = calloc(b->count, sizeof *applies);
     size_t *index = calloc(b->count, sizeof *index);
     size_t n = 0;
     int rc = -1;
@@ -205,12 +205,12 @@ static int apply_all(batch *b)
         applies[n] = it->apply;
         index[n++] = i;
     }
-    if (ds_redis_apply_rounds(b->st->apply_redis, applies, n) != 0) {
-        ds_metrics_sink_error(SINK_REDIS);
-        ds_metrics_set_dependency(DEP_REDIS, false);
+    if (dsc_redis_apply_rounds(b->st->apply_redis, applies, n) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+        dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
         goto out;
     }
-    ds_metrics_set_dependency(DEP_REDIS, true);
+    dsc_metrics_set_dependency(DSC_DEP_REDIS, true);
     for (size_t k = 0; k < n; k++)
         b->items[index[k]].apply = applies[k];
     wait_for_leases(b);
@@ -224,56 +224,58 @@ out:
 /* Makes the publications the batch still owes, nchan first, then NATS; 0 once all went out.
  * NATS gets the batch only after nchan took all of it, so that on both a round follows the
  * rounds before it. A failed NATS attempt is repeated whole: what it sent is unknown. */
-static int publish_owed(batch *b, ds_publication *pubs, round_item **owner, double *mark)
+static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, double *mark)
 {
     size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || it->apply.publish != PUBLISH_OWED || it->nchan_done)
+        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || it->nchan_done)
             continue;
-        pubs[n] = (ds_publication){it->ev.row.id, it->apply.slug, it->apply.type, it->json, false};
+        pubs[n] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
+                                      false};
         owner[n++] = it;
     }
     if (n > 0) {
-        int rc = ds_nchan_publish(b->st->nchan, pubs, n);
-        ds_metrics_set_dependency(DEP_PUBLISHER, rc == 0);
+        int rc = dsc_nchan_publish(b->st->nchan, pubs, n);
+        dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, rc == 0);
         for (size_t k = 0; k < n; k++)
             owner[k]->nchan_done = pubs[k].ok;
-        lap(STAGE_NCHAN, mark);
+        lap(DSC_STAGE_NCHAN, mark);
         if (rc != 0) {
-            ds_metrics_sink_error(SINK_NCHAN);
+            dsc_metrics_sink_error(DSC_SINK_NCHAN);
             return -1;
         }
     }
     n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (!it->settled && it->apply.publish == PUBLISH_OWED)
-            pubs[n++] = (ds_publication){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
-                                         true};
+        if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED)
+            pubs[n++] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type,
+                                            it->json, true};
     }
     if (n == 0)
         return 0;
     /* While reconnecting, the client would buffer every attempt and send them all later. */
-    int rc = ds_nats_connected(b->st->nats) ? ds_nats_publish_rounds(b->st->nats->nc, pubs, n) : -1;
-    lap(STAGE_NATS, mark);
+    int rc = dsc_nats_connected(b->st->nats) ? dsc_nats_publish_rounds(b->st->nats->nc, pubs, n)
+                                             : -1;
+    lap(DSC_STAGE_NATS, mark);
     if (rc != 0)
-        ds_metrics_sink_error(SINK_NATS);
+        dsc_metrics_sink_error(DSC_SINK_NATS);
     return rc;
 }
 
-static bool lease_aged(const ds_config *cfg, const batch *b, double now)
+static bool lease_aged(const dsc_config_t *cfg, const batch *b, double now)
 {
     return (now - b->leased_at) * 1000.0 >= (double)cfg->publication_lease_ms / 4;
 }
 
 /* Collects the owed publications of b into items; lease renewal covers exactly these. */
-static size_t owed_publications(batch *b, ds_round_apply **items, round_item **owner)
+static size_t owed_publications(batch *b, dsc_round_apply_t **items, round_item **owner)
 {
     size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (!it->settled && it->apply.publish == PUBLISH_OWED) {
+        if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED) {
             owner[n] = it;
             items[n++] = &it->apply;
         }
@@ -286,16 +288,16 @@ static size_t owed_publications(batch *b, ds_round_apply **items, round_item **o
  * retried), and drops the versions that lost their lease to a newer version: published now,
  * they would follow it. Leases renewed less than a quarter of their lifetime ago are only
  * renewed on a retry. -1 when Redis could not tell: the attempt is not made then. */
-static int renew_leases(ds_rounds_stage *st, batch *b, bool retrying)
+static int renew_leases(dsc_rounds_stage_t *st, batch *b, bool retrying)
 {
     pthread_mutex_lock(&st->lock);
     /* The fetch thread leaves the queued batch alone until it is handed over. */
     batch *batches[2] = {b, st->waiting && st->waiting->applied ? st->waiting : NULL};
     size_t cap = b->count + (batches[1] ? batches[1]->count : 0) + 1;
-    ds_round_apply **items = calloc(cap, sizeof *items);
+    dsc_round_apply_t **items = calloc(cap, sizeof *items);
     round_item **owner = calloc(cap, sizeof *owner);
     bool *keep = calloc(cap, sizeof *keep);
-    double now = ds_now();
+    double now = dsc_clock_now();
     size_t n = 0;
     int rc = -1;
     if (!items || !owner || !keep)
@@ -303,21 +305,21 @@ static int renew_leases(ds_rounds_stage *st, batch *b, bool retrying)
     for (int k = 0; k < 2; k++)
         if (batches[k] && (retrying || lease_aged(st->cfg, batches[k], now)))
             n += owed_publications(batches[k], items + n, owner + n);
-    if (ds_redis_hold_leases(st->publish_redis, items, n, keep) != 0) {
-        ds_metrics_sink_error(SINK_REDIS);
+    if (dsc_redis_hold_leases(st->publish_redis, items, n, keep) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
         goto out;
     }
     size_t dropped = 0;
     for (size_t i = 0; i < n; i++) {
         if (!keep[i]) {
-            owner[i]->apply.publish = PUBLISH_NONE;
+            owner[i]->apply.publish = DSC_PUBLISH_NONE;
             dropped++;
         }
     }
     if (dropped > 0) {
-        ds_metrics_coalesced(dropped);
-        ds_log(LOG_INFO, "publications overtaken by newer versions, dropped", "{s:i}", "count",
-               (int)dropped);
+        dsc_metrics_coalesced(dropped);
+        dsc_log(DSC_LOG_INFO, "publications overtaken by newer versions, dropped", "{s:i}", "count",
+                (int)dropped);
     }
     for (int k = 0; k < 2; k++)
         if (batches[k] && (retrying || lease_aged(st->cfg, batches[k], now)))
@@ -348,13 +350,13 @@ static void keep_alive(const batch *b)
     }
     /* Once per batch, not per message: redelivery after ACK_WAIT is then the fallback. */
     if (failed > 0)
-        ds_log(LOG_WARN, "in-progress failed", "{s:i, s:s}", "messages", failed, "error",
-               natsStatus_GetText(last));
+        dsc_log(DSC_LOG_WARN, "in-progress failed", "{s:i, s:s}", "messages", failed, "error",
+                natsStatus_GetText(last));
 }
 
 /* Holds b, and the batch queued behind it, for ms before the next publication attempt.
  * false when the process is stopping instead. */
-static bool hold(ds_rounds_stage *st, const batch *b, int ms)
+static bool hold(dsc_rounds_stage_t *st, const batch *b, int ms)
 {
     keep_alive(b);
     pthread_mutex_lock(&st->lock);
@@ -362,7 +364,7 @@ static bool hold(ds_rounds_stage *st, const batch *b, int ms)
     if (st->waiting)
         keep_alive(st->waiting);
     pthread_mutex_unlock(&st->lock);
-    ds_worker_pause(st->stop, ms);
+    dsc_worker_pause(st->stop, ms);
     return !atomic_load(st->stop);
 }
 
@@ -372,10 +374,10 @@ static bool hold(ds_rounds_stage *st, const batch *b, int ms)
  * and so is everything after it. */
 static void publish_and_settle(batch *b)
 {
-    ds_rounds_stage *st = b->st;
-    ds_publication *pubs = calloc(b->count, sizeof *pubs);
+    dsc_rounds_stage_t *st = b->st;
+    dsc_publication_t *pubs = calloc(b->count, sizeof *pubs);
     round_item **owner = calloc(b->count, sizeof *owner);
-    ds_round_apply **done = calloc(b->count, sizeof *done);
+    dsc_round_apply_t **done = calloc(b->count, sizeof *done);
     size_t ndone = 0;
     if (!pubs || !owner || !done) {
         retry_pending(b);
@@ -391,38 +393,39 @@ static void publish_and_settle(batch *b)
     if (cap > st->cfg->publication_lease_ms / 4)
         cap = st->cfg->publication_lease_ms / 4;
     int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
-    double mark = ds_now();
+    double mark = dsc_clock_now();
     bool retrying = false;
     while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, owner, &mark) != 0) {
         if (!hold(st, b, (int)pause)) {
-            ds_log(LOG_WARN, "publication still failing at shutdown, batch NAKed", NULL);
+            dsc_log(DSC_LOG_WARN, "publication still failing at shutdown, batch NAKed", NULL);
             st->gave_up = true;
             retry_pending(b);
             goto out;
         }
-        mark = ds_now();
+        mark = dsc_clock_now();
         pause = pause * 2 < cap ? pause * 2 : cap;
         retrying = true;
     }
     for (size_t i = 0; i < b->count; i++)
-        if (!b->items[i].settled && b->items[i].apply.publish == PUBLISH_OWED)
+        if (!b->items[i].settled && b->items[i].apply.publish == DSC_PUBLISH_OWED)
             done[ndone++] = &b->items[i].apply;
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
      * published twice; only a replay from the stream would publish again. */
-    if (ds_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
-        ds_metrics_sink_error(SINK_REDIS);
-        ds_log(LOG_WARN, "recording publications failed", "{s:i}", "count", (int)ndone);
+    if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+        dsc_log(DSC_LOG_WARN, "recording publications failed", "{s:i}", "count", (int)ndone);
     }
-    lap(STAGE_REDIS_MARK, &mark);
+    lap(DSC_STAGE_REDIS_MARK, &mark);
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
         if (it->settled)
             continue;
-        ds_settle_ack(&it->d, (char)it->ev.op,
-                      it->apply.status == APPLY_APPLIED ? RESULT_APPLIED : RESULT_SKIPPED);
+        dsc_settle_ack(&it->d, it->ev.op,
+                       it->apply.status == DSC_APPLY_APPLIED ? DSC_RESULT_APPLIED
+                                                             : DSC_RESULT_SKIPPED);
         it->settled = true;
     }
-    lap(STAGE_SETTLE, &mark);
+    lap(DSC_STAGE_SETTLE, &mark);
 out:
     free(pubs);
     free(owner);
@@ -442,23 +445,25 @@ static void skip_repeated_publications(batch *b, const batch *handed)
 {
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || it->apply.publish != PUBLISH_OWED || it->apply.status != APPLY_DUPLICATE)
+        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED ||
+            it->apply.status != DSC_APPLY_DUPLICATE)
             continue;
-        for (size_t j = 0; j < i && it->apply.publish == PUBLISH_OWED; j++)
-            if (!b->items[j].settled && b->items[j].apply.publish == PUBLISH_OWED &&
+        for (size_t j = 0; j < i && it->apply.publish == DSC_PUBLISH_OWED; j++)
+            if (!b->items[j].settled && b->items[j].apply.publish == DSC_PUBLISH_OWED &&
                 same_version(&b->items[j], it))
-                it->apply.publish = PUBLISH_NONE;
-        for (size_t j = 0; handed && j < handed->count && it->apply.publish == PUBLISH_OWED; j++)
-            if (handed->applied && handed->items[j].apply.publish == PUBLISH_OWED &&
+                it->apply.publish = DSC_PUBLISH_NONE;
+        for (size_t j = 0; handed && j < handed->count && it->apply.publish == DSC_PUBLISH_OWED;
+             j++)
+            if (handed->applied && handed->items[j].apply.publish == DSC_PUBLISH_OWED &&
                 same_version(&handed->items[j], it))
-                it->apply.publish = PUBLISH_NONE;
+                it->apply.publish = DSC_PUBLISH_NONE;
     }
 }
 
 static void free_batch(batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
-        ds_round_event_free(&b->items[i].ev);
+        dsc_round_event_free(&b->items[i].ev);
         free(b->items[i].json);
     }
     free(b->items);
@@ -468,7 +473,7 @@ static void free_batch(batch *b)
 
 static void *publishing_thread(void *arg)
 {
-    ds_rounds_stage *st = arg;
+    dsc_rounds_stage_t *st = arg;
     pthread_mutex_lock(&st->lock);
     for (;;) {
         while (!st->handed && !st->stopping)
@@ -492,15 +497,15 @@ static void *publishing_thread(void *arg)
     return NULL;
 }
 
-ds_rounds_stage *ds_rounds_stage_start(const ds_config *cfg, const atomic_bool *stop, ds_nats *nats,
-                                       ds_redis *apply_redis, ds_redis *publish_redis,
-                                       ds_nchan *nchan)
+dsc_rounds_stage_t *dsc_rounds_stage_start(const dsc_config_t *cfg, const atomic_bool *stop,
+                                           dsc_nats_t *nats, dsc_redis_t *apply_redis,
+                                           dsc_redis_t *publish_redis, dsc_nchan_t *nchan)
 {
-    ds_rounds_stage *st = calloc(1, sizeof *st);
+    dsc_rounds_stage_t *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
-    *st = (ds_rounds_stage){.cfg = cfg, .stop = stop, .nats = nats, .apply_redis = apply_redis,
-                            .publish_redis = publish_redis, .nchan = nchan};
+    *st = (dsc_rounds_stage_t){.cfg = cfg, .stop = stop, .nats = nats, .apply_redis = apply_redis,
+                               .publish_redis = publish_redis, .nchan = nchan};
     if (pthread_mutex_init(&st->lock, NULL) != 0) {
         free(st);
         return NULL;
@@ -519,7 +524,7 @@ ds_rounds_stage *ds_rounds_stage_start(const ds_config *cfg, const atomic_bool *
     return st;
 }
 
-int ds_rounds_stage_stop(ds_rounds_stage *st, const struct timespec *deadline)
+int dsc_rounds_stage_stop(dsc_rounds_stage_t *st, const struct timespec *deadline)
 {
     if (!st)
         return 0;
@@ -535,7 +540,7 @@ int ds_rounds_stage_stop(ds_rounds_stage *st, const struct timespec *deadline)
     return 0;
 }
 
-void ds_rounds_stage_drain(ds_rounds_stage *st)
+void dsc_rounds_stage_drain(dsc_rounds_stage_t *st)
 {
     pthread_mutex_lock(&st->lock);
     while (st->handed)
@@ -543,32 +548,32 @@ void ds_rounds_stage_drain(ds_rounds_stage *st)
     pthread_mutex_unlock(&st->lock);
 }
 
-void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
+void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
 {
-    double now = ds_now(), mark = now;
+    double now = dsc_clock_now(), mark = now;
     if (st->idle_since > 0)
-        ds_metrics_stage(STAGE_FETCH, now - st->idle_since);
+        dsc_metrics_stage(DSC_STAGE_FETCH, now - st->idle_since);
     batch *b = calloc(1, sizeof *b);
     round_item *items = calloc((size_t)list->Count, sizeof(round_item));
     if (!b || !items) {
         free(b);
         free(items);
-        ds_log(LOG_ERROR, "out of memory for a batch", NULL);
+        dsc_log(DSC_LOG_ERROR, "out of memory for a batch", NULL);
         return;     /* unacked: redelivered after ACK_WAIT */
     }
     *b = (batch){st, *list, items, (size_t)list->Count, false, 0};
     *list = (natsMsgList){0};
     for (size_t i = 0; i < b->count; i++)
-        ds_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
+        dsc_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
     decode_all(b);
-    lap(STAGE_DECODE, &mark);
+    lap(DSC_STAGE_DECODE, &mark);
     int rc = map_all(b);
-    lap(STAGE_GAMES_LOOKUP, &mark);
+    lap(DSC_STAGE_GAMES_LOOKUP, &mark);
     /* Before the call that takes the leases: they live at least that long from here. */
-    b->leased_at = ds_now();
+    b->leased_at = dsc_clock_now();
     if (rc == 0)
         rc = apply_all(b);
-    lap(STAGE_REDIS_APPLY, &mark);
+    lap(DSC_STAGE_REDIS_APPLY, &mark);
     if (rc != 0)
         retry_pending(b);
     b->applied = rc == 0;
@@ -583,6 +588,6 @@ void ds_process_rounds(ds_rounds_stage *st, natsMsgList *list)
     st->handed = b;
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);
-    lap(STAGE_HANDOFF_WAIT, &mark);
-    st->idle_since = ds_now();
+    lap(DSC_STAGE_HANDOFF_WAIT, &mark);
+    st->idle_since = dsc_clock_now();
 }

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static const ds_game_ref *registry_find(const ds_game_registry *r, int64_t id)
+static const dsc_game_ref_t *registry_find(const dsc_game_registry_t *r, int64_t id)
 {
     for (size_t i = 0; i < r->count; i++)
         if (r->games[i].id == id)
@@ -12,50 +12,50 @@ static const ds_game_ref *registry_find(const ds_game_registry *r, int64_t id)
     return NULL;
 }
 
-ds_map_result ds_round_map(const ds_round_event *ev, const ds_game_registry *registry,
-                           char **json, const char **slug, const char **type)
+dsc_map_result_e dsc_round_map(const dsc_round_event_t *ev, const dsc_game_registry_t *registry,
+                               char **json, const char **slug, const char **type)
 {
-    const ds_round_row *row = &ev->row;
-    const ds_game_ref *game = registry_find(registry, row->game_id);
+    const dsc_round_row_t *row = &ev->row;
+    const dsc_game_ref_t *game = registry_find(registry, row->game_id);
     *slug = row->game_slug[0] ? row->game_slug : game ? game->slug : NULL;
     *type = row->game_type[0] ? row->game_type : game ? game->type : NULL;
     if (!*slug || !*type)
-        return MAP_UNKNOWN_GAME;
+        return DSC_MAP_UNKNOWN_GAME;
 
-    ds_text t = {0};
-    ds_text_raw(&t, "{\"round_id\":");
-    ds_text_int(&t, row->id);
-    ds_text_raw(&t, ",\"game_id\":");
-    ds_text_int(&t, row->game_id);
-    ds_text_raw(&t, ",\"game_slug\":");
-    ds_text_string(&t, *slug);
-    ds_text_raw(&t, ",\"game_type\":");
-    ds_text_string(&t, *type);
-    ds_text_raw(&t, ",\"finished_at\":");
+    dsc_text_t t = {0};
+    dsc_text_raw(&t, "{\"round_id\":");
+    dsc_text_int(&t, row->id);
+    dsc_text_raw(&t, ",\"game_id\":");
+    dsc_text_int(&t, row->game_id);
+    dsc_text_raw(&t, ",\"game_slug\":");
+    dsc_text_string(&t, *slug);
+    dsc_text_raw(&t, ",\"game_type\":");
+    dsc_text_string(&t, *type);
+    dsc_text_raw(&t, ",\"finished_at\":");
     if (row->has_finished_at)
-        ds_text_string(&t, row->finished_at);
+        dsc_text_string(&t, row->finished_at);
     else
-        ds_text_raw(&t, "null");
-    ds_text_raw(&t, ",\"extras\":");
-    ds_text_string(&t, row->extras ? row->extras : "{}");
-    ds_text_raw(&t, ",\"timestamp\":");
-    ds_text_int(&t, ev->source_ts_ms);
-    ds_text_raw(&t, "}");
-    *json = ds_text_finish(&t);
-    return *json ? MAP_OK : MAP_NO_MEMORY;
+        dsc_text_raw(&t, "null");
+    dsc_text_raw(&t, ",\"extras\":");
+    dsc_text_string(&t, row->extras ? row->extras : "{}");
+    dsc_text_raw(&t, ",\"timestamp\":");
+    dsc_text_int(&t, ev->source_ts_ms);
+    dsc_text_raw(&t, "}");
+    *json = dsc_text_finish(&t);
+    return *json ? DSC_MAP_OK : DSC_MAP_NO_MEMORY;
 }
 
-char *ds_game_json(const ds_game_row *row)
+char *dsc_game_json(const dsc_game_row_t *row)
 {
-    ds_text t = {0};
-    ds_text_raw(&t, "{\"id\":");
-    ds_text_int(&t, row->id);
-    ds_text_raw(&t, ",\"slug\":");
-    ds_text_string(&t, row->slug);
-    ds_text_raw(&t, ",\"name\":");
-    ds_text_string(&t, row->name ? row->name : "");
-    ds_text_raw(&t, ",\"type\":");
-    ds_text_string(&t, row->type);
-    ds_text_raw(&t, "}");
-    return ds_text_finish(&t);
+    dsc_text_t t = {0};
+    dsc_text_raw(&t, "{\"id\":");
+    dsc_text_int(&t, row->id);
+    dsc_text_raw(&t, ",\"slug\":");
+    dsc_text_string(&t, row->slug);
+    dsc_text_raw(&t, ",\"name\":");
+    dsc_text_string(&t, row->name ? row->name : "");
+    dsc_text_raw(&t, ",\"type\":");
+    dsc_text_string(&t, row->type);
+    dsc_text_raw(&t, "}");
+    return dsc_text_finish(&t);
 }

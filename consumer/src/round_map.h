@@ -1,28 +1,28 @@
 /* Round event + games registry -> round object JSON (design.md "The round object"). Pure. */
-#ifndef DS_ROUND_MAP_H
-#define DS_ROUND_MAP_H
+#ifndef DSC_ROUND_MAP_H
+#define DSC_ROUND_MAP_H
 
 #include "event.h"
 
 typedef struct {
     int64_t id;
-    char slug[DS_NAME_MAX + 1];
-    char type[DS_NAME_MAX + 1];
-} ds_game_ref;
+    char slug[DATASTREAM_NAME_MAX + 1];
+    char type[DATASTREAM_NAME_MAX + 1];
+} dsc_game_ref_t;
 
 typedef struct {
-    const ds_game_ref *games;
+    const dsc_game_ref_t *games;
     size_t count;
-} ds_game_registry;
+} dsc_game_registry_t;
 
-typedef enum { MAP_OK = 0, MAP_UNKNOWN_GAME, MAP_NO_MEMORY } ds_map_result;
+typedef enum { DSC_MAP_OK = 0, DSC_MAP_UNKNOWN_GAME, DSC_MAP_NO_MEMORY } dsc_map_result_e;
 
-/* Columns carried by the row itself win over the registry. On MAP_OK, *json is owned by the
+/* Columns carried by the row itself win over the registry. On DSC_MAP_OK, *json is owned by the
  * caller and slug/type point at the resolved names (valid while ev and registry live). */
-ds_map_result ds_round_map(const ds_round_event *ev, const ds_game_registry *registry,
-                           char **json, const char **slug, const char **type);
+dsc_map_result_e dsc_round_map(const dsc_round_event_t *ev, const dsc_game_registry_t *registry,
+                               char **json, const char **slug, const char **type);
 
 /* Registry entry stored in the games hash: {"id":..,"slug":..,"name":..,"type":..}. */
-char *ds_game_json(const ds_game_row *row);
+char *dsc_game_json(const dsc_game_row_t *row);
 
 #endif

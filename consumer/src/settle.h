@@ -1,8 +1,8 @@
 /* How a delivered message ends: ack, nak with a growing delay (after a failure, or while
  * another process holds the round's publication lease), or dead letter + term.
  * Each outcome is counted once in the metrics. */
-#ifndef DS_SETTLE_H
-#define DS_SETTLE_H
+#ifndef DSC_SETTLE_H
+#define DSC_SETTLE_H
 
 #include "config.h"
 #include "metrics.h"
@@ -15,15 +15,16 @@ typedef struct {
     uint64_t deliveries;
     uint64_t stream_seq;
     double received_at;     /* monotonic seconds */
-} ds_delivery;
+} dsc_delivery_t;
 
-double ds_now(void);
-void ds_delivery_init(ds_delivery *d, natsMsg *msg, double received_at);
+double dsc_clock_now(void);
+void dsc_delivery_init(dsc_delivery_t *d, natsMsg *msg, double received_at);
 
-void ds_settle_ack(ds_delivery *d, char op, ds_result result);
-void ds_settle_retry(const ds_config *cfg, ds_delivery *d, char op);
-void ds_settle_lease_wait(const ds_config *cfg, ds_delivery *d, char op);
-void ds_settle_dead_letter(const ds_config *cfg, jsCtx *js, ds_delivery *d, char op,
-                           const char *reason);
+/* op: the message's, DATASTREAM_OP_COUNT when it could not be decoded. */
+void dsc_settle_ack(dsc_delivery_t *d, datastream_op_e op, dsc_result_e result);
+void dsc_settle_retry(const dsc_config_t *cfg, dsc_delivery_t *d, datastream_op_e op);
+void dsc_settle_lease_wait(const dsc_config_t *cfg, dsc_delivery_t *d, datastream_op_e op);
+void dsc_settle_dead_letter(const dsc_config_t *cfg, jsCtx *js, dsc_delivery_t *d,
+                            datastream_op_e op, const char *reason);
 
 #endif

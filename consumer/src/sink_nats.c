@@ -1,5 +1,7 @@
 #include "sink_nats.h"
 
+#include "datastream_contract.h"
+
 #include "log.h"
 
 #include <stdio.h>
@@ -10,12 +12,12 @@
 static natsStatus publish_one(natsConnection *nc, const char *kind, const char *name,
                               const char *json)
 {
-    char subject[128];
+    char subject[sizeof "rounds.game." + DATASTREAM_NAME_MAX];
     snprintf(subject, sizeof subject, "rounds.%s.%s", kind, name);
     return natsConnection_Publish(nc, subject, json, (int)strlen(json));
 }
 
-int ds_nats_publish_rounds(natsConnection *nc, ds_publication *pubs, size_t count)
+int dsc_nats_publish_rounds(natsConnection *nc, dsc_publication_t *pubs, size_t count)
 {
     natsStatus s = NATS_OK;
     size_t sent = 0;
@@ -32,7 +34,7 @@ int ds_nats_publish_rounds(natsConnection *nc, ds_publication *pubs, size_t coun
         s = natsConnection_FlushTimeout(nc, FLUSH_TIMEOUT_MS);
     if (s == NATS_OK)
         return 0;
-    ds_log(LOG_WARN, "nats publish failed", "{s:s}", "error", natsStatus_GetText(s));
+    dsc_log(DSC_LOG_WARN, "nats publish failed", "{s:s}", "error", natsStatus_GetText(s));
     for (size_t i = 0; i < count; i++)
         pubs[i].ok = false;
     return -1;

@@ -1,5 +1,7 @@
 #include "sink_nchan.h"
 
+#include "datastream_contract.h"
+
 #include "http_pipeline.h"
 #include "log.h"
 
@@ -7,46 +9,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATH_MAX_LEN (DS_TEXT_MAX + 2 * 64 + 16)
+/* <publish path>/game.<slug>,type.<type> */
+#define PATH_MAX_LEN (DSC_TEXT_MAX + sizeof "/game.,type." + 2 * DATASTREAM_NAME_MAX)
 
-struct ds_nchan {
-    const ds_config *cfg;
+struct dsc_nchan_s {
+    const dsc_config_t *cfg;
     size_t nconn;
-    ds_http *http[DS_PUBLISH_CONNECTIONS_MAX];
+    dsc_http_t *http[DSC_PUBLISH_CONNECTIONS_MAX];
 };
 
-ds_nchan *ds_nchan_new(const ds_config *cfg)
+dsc_nchan_t *dsc_nchan_new(const dsc_config_t *cfg)
 {
-    ds_nchan *n = calloc(1, sizeof *n);
+    dsc_nchan_t *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
     n->cfg = cfg;
     n->nconn = (size_t)cfg->publish_connections;
     for (size_t c = 0; c < n->nconn; c++) {
-        n->http[c] = ds_http_new(cfg->publish_host, cfg->publish_port);
+        n->http[c] = dsc_http_new(cfg->publish_host, cfg->publish_port);
         if (!n->http[c]) {
-            ds_nchan_free(n);
+            dsc_nchan_free(n);
             return NULL;
         }
     }
     return n;
 }
 
-void ds_nchan_free(ds_nchan *n)
+void dsc_nchan_free(dsc_nchan_t *n)
 {
     if (!n)
         return;
     for (size_t c = 0; c < n->nconn; c++)
-        ds_http_free(n->http[c]);
+        dsc_http_free(n->http[c]);
     free(n);
 }
 
 /* A connection of its own: the publishing connections belong to the publishing thread. */
-int ds_nchan_probe(const ds_nchan *n)
+int dsc_nchan_probe(const dsc_nchan_t *n)
 {
-    ds_http *probe = ds_http_new(n->cfg->publish_host, n->cfg->publish_port);
-    int rc = probe ? ds_http_connect(probe) : -1;
-    ds_http_free(probe);
+    dsc_http_t *probe = dsc_http_new(n->cfg->publish_host, n->cfg->publish_port);
+    int rc = probe ? dsc_http_connect(probe) : -1;
+    dsc_http_free(probe);
     return rc;
 }
 
@@ -83,7 +86,7 @@ static bool on_two_connections(size_t *conn_of, size_t k, bool fresh, size_t c)
  * A game seen with two types in one batch (rows carrying their own game_type), or a round
  * whose versions in the batch have two types, would tie two connections together: then the
  * whole batch uses the first connection, so that those publications keep their order too. */
-static int assign_connections(const ds_nchan *n, const ds_publication *pubs, size_t count,
+static int assign_connections(const dsc_nchan_t *n, const dsc_publication_t *pubs, size_t count,
                               size_t *conn)
 {
     const char **types = calloc(count, sizeof *types);
@@ -116,15 +119,15 @@ out:
     return rc;
 }
 
-int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
+int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
 {
     if (count == 0)
         return 0;
     /* Requests grouped by connection, in publication order within each group. */
-    ds_http_request *reqs = calloc(count, sizeof *reqs);
+    dsc_http_request_t *reqs = calloc(count, sizeof *reqs);
     size_t *order = calloc(count, sizeof *order), *conn = calloc(count, sizeof *conn);
     char (*paths)[PATH_MAX_LEN] = calloc(count, PATH_MAX_LEN);
-    size_t first[DS_PUBLISH_CONNECTIONS_MAX + 1] = {0};
+    size_t first[DSC_PUBLISH_CONNECTIONS_MAX + 1] = {0};
     int rc = -1, answered = 0;
     for (size_t i = 0; i < count; i++)
         pubs[i].ok = false;
@@ -134,7 +137,7 @@ int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
         first[conn[i] + 1]++;
     for (size_t c = 0; c < n->nconn; c++)
         first[c + 1] += first[c];
-    size_t fill[DS_PUBLISH_CONNECTIONS_MAX];
+    size_t fill[DSC_PUBLISH_CONNECTIONS_MAX];
     memcpy(fill, first, sizeof fill);
     for (size_t i = 0; i < count; i++) {
         size_t k = fill[conn[i]]++;
@@ -146,9 +149,9 @@ int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
     }
     /* All batches go out before any answer is read: the connections work in parallel. */
     for (size_t c = 0; c < n->nconn; c++)
-        ds_http_send(n->http[c], reqs + first[c], first[c + 1] - first[c]);
+        dsc_http_send(n->http[c], reqs + first[c], first[c + 1] - first[c]);
     for (size_t c = 0; c < n->nconn; c++) {
-        int got = ds_http_receive(n->http[c], reqs + first[c], first[c + 1] - first[c]);
+        int got = dsc_http_receive(n->http[c], reqs + first[c], first[c + 1] - first[c]);
         if (got > 0)
             answered += got;
     }
@@ -159,8 +162,8 @@ int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count)
             rc = -1;
     }
     if (rc != 0)
-        ds_log(LOG_WARN, "nchan publish failed", "{s:i, s:i, s:i}", "requests", (int)count,
-               "answered", answered, "first_status", reqs[0].status);
+        dsc_log(DSC_LOG_WARN, "nchan publish failed", "{s:i, s:i, s:i}", "requests", (int)count,
+                "answered", answered, "first_status", reqs[0].status);
 out:
     free(reqs);
     free(order);

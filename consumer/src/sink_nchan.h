@@ -1,6 +1,6 @@
 /* Live publication to nchan: one POST per round to <PUBLISH_URL>/game.<slug>,type.<type>. */
-#ifndef DS_SINK_NCHAN_H
-#define DS_SINK_NCHAN_H
+#ifndef DSC_SINK_NCHAN_H
+#define DSC_SINK_NCHAN_H
 
 #include "config.h"
 
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct ds_nchan ds_nchan;
+typedef struct dsc_nchan_s dsc_nchan_t;
 
 typedef struct {
     int64_t round_id;
@@ -16,13 +16,13 @@ typedef struct {
     const char *type;
     const char *json;
     bool ok;            /* out: 201 or 202 */
-} ds_publication;
+} dsc_publication_t;
 
-ds_nchan *ds_nchan_new(const ds_config *cfg);
-void ds_nchan_free(ds_nchan *n);
+dsc_nchan_t *dsc_nchan_new(const dsc_config_t *cfg);
+void dsc_nchan_free(dsc_nchan_t *n);
 /* Whether the publisher accepts connections; safe beside a publish in another thread. */
-int ds_nchan_probe(const ds_nchan *n);
+int dsc_nchan_probe(const dsc_nchan_t *n);
 /* Returns 0 when every publication succeeded, -1 otherwise (see each ok). */
-int ds_nchan_publish(ds_nchan *n, ds_publication *pubs, size_t count);
+int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count);
 
 #endif

@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,13 @@ static const char *const script_source[S_COUNT] = {
 #define NUM_MAX 24
 /* EVALSHA sha numkeys: the words before a script's own arguments. */
 #define CALL_HEAD 3
-/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, then op, id, lsn, slug,
- * type, json per event. */
+/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, then op, live, id, lsn,
+ * slug, type, json per event. */
 #define APPLY_FIXED_ARGS 5
-#define APPLY_ARGS_PER_EVENT 6
+#define APPLY_ARGS_PER_EVENT 7
 
-struct ds_redis {
-    const ds_config *cfg;
+struct dsc_redis_s {
+    const dsc_config_t *cfg;
     redisContext *ctx;
     char sha[S_COUNT][41];
 };
@@ -48,25 +49,25 @@ typedef struct {
     char (*nums)[NUM_MAX];  /* one slot per argument */
 } script_call;
 
-ds_redis *ds_redis_new(const ds_config *cfg)
+dsc_redis_t *dsc_redis_new(const dsc_config_t *cfg)
 {
-    ds_redis *r = calloc(1, sizeof *r);
+    dsc_redis_t *r = calloc(1, sizeof *r);
     if (r)
         r->cfg = cfg;
     return r;
 }
 
-static void drop_connection(ds_redis *r, const char *why)
+static void drop_connection(dsc_redis_t *r, const char *why)
 {
     if (r->ctx) {
-        ds_log(LOG_WARN, "redis connection lost", "{s:s, s:s}", "error",
-               r->ctx->err ? r->ctx->errstr : why, "context", why);
+        dsc_log(DSC_LOG_WARN, "redis connection lost", "{s:s, s:s}", "error",
+                r->ctx->err ? r->ctx->errstr : why, "context", why);
         redisFree(r->ctx);
         r->ctx = NULL;
     }
 }
 
-void ds_redis_free(ds_redis *r)
+void dsc_redis_free(dsc_redis_t *r)
 {
     if (!r)
         return;
@@ -75,7 +76,7 @@ void ds_redis_free(ds_redis *r)
     free(r);
 }
 
-static int load_scripts(ds_redis *r)
+static int load_scripts(dsc_redis_t *r)
 {
     for (int i = 0; i < S_COUNT; i++) {
         redisReply *rep = redisCommand(r->ctx, "SCRIPT LOAD %s", script_source[i]);
@@ -90,15 +91,15 @@ static int load_scripts(ds_redis *r)
     return 0;
 }
 
-int ds_redis_ensure(ds_redis *r)
+int dsc_redis_ensure(dsc_redis_t *r)
 {
     if (r->ctx)
         return 0;
     struct timeval connect_timeout = {2, 0}, io_timeout = {5, 0};
     r->ctx = redisConnectWithTimeout(r->cfg->redis_host, r->cfg->redis_port, connect_timeout);
     if (!r->ctx || r->ctx->err) {
-        ds_log(LOG_WARN, "redis connect failed", "{s:s}", "error",
-               r->ctx ? r->ctx->errstr : "out of memory");
+        dsc_log(DSC_LOG_WARN, "redis connect failed", "{s:s}", "error",
+                r->ctx ? r->ctx->errstr : "out of memory");
         if (r->ctx)
             redisFree(r->ctx);
         r->ctx = NULL;
@@ -116,14 +117,14 @@ int ds_redis_ensure(ds_redis *r)
         drop_connection(r, "select db / load scripts");
         return -1;
     }
-    ds_log(LOG_INFO, "redis connected", "{s:s, s:i}", "host", r->cfg->redis_host, "port",
-           r->cfg->redis_port);
+    dsc_log(DSC_LOG_INFO, "redis connected", "{s:s, s:i}", "host", r->cfg->redis_host, "port",
+            r->cfg->redis_port);
     return 0;
 }
 
-int ds_redis_ping(ds_redis *r)
+int dsc_redis_ping(dsc_redis_t *r)
 {
-    if (ds_redis_ensure(r) != 0)
+    if (dsc_redis_ensure(r) != 0)
         return -1;
     redisReply *rep = redisCommand(r->ctx, "PING");
     bool ok = rep && rep->type == REDIS_REPLY_STATUS;
@@ -144,33 +145,32 @@ static void call_str(script_call *c, const char *s)
     c->lens[CALL_HEAD + c->argc++] = strlen(s);
 }
 
-/* The buffer for the next numeric argument, or NULL when the call is full. */
-static char *num_slot(script_call *c)
+/* An argument formatted into the call's own slot, so it lives as long as the call. */
+static void call_fmt(script_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void call_fmt(script_call *c, const char *fmt, ...)
 {
     if (c->argc == c->cap) {
         c->invalid = true;
-        return NULL;
+        return;
     }
-    return c->nums[c->argc];
+    char *n = c->nums[c->argc];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n, NUM_MAX, fmt, ap);
+    va_end(ap);
+    call_str(c, n);
 }
 
 static void call_int(script_call *c, int64_t v)
 {
-    char *n = num_slot(c);
-    if (!n)
-        return;
-    snprintf(n, NUM_MAX, "%" PRId64, v);
-    call_str(c, n);
+    call_fmt(c, "%" PRId64, v);
 }
 
 /* Zero-padded so that Lua compares LSNs as strings without losing precision. */
 static void call_lsn(script_call *c, uint64_t lsn)
 {
-    char *n = num_slot(c);
-    if (!n)
-        return;
-    snprintf(n, NUM_MAX, "%020" PRIu64, lsn);
-    call_str(c, n);
+    call_fmt(c, "%020" PRIu64, lsn);
 }
 
 /* cap: how many arguments will follow the prefix. */
@@ -193,7 +193,7 @@ static void call_free(script_call *c)
     free(c->nums);
 }
 
-static int append_call(ds_redis *r, script_call *c, bool by_sha)
+static int append_call(dsc_redis_t *r, script_call *c, bool by_sha)
 {
     if (c->invalid)
         return -1;
@@ -214,12 +214,12 @@ static bool is_noscript(const redisReply *rep)
 
 /* One attempt; on failure the connection is dropped and *closed tells whether the server had
  * closed it (as opposed to a timeout or an error of the call itself). */
-static int call_once(ds_redis *r, script_call *c, redisReply **reply, bool *closed)
+static int call_once(dsc_redis_t *r, script_call *c, redisReply **reply, bool *closed)
 {
     void *rep = NULL;
     *reply = NULL;
     *closed = false;
-    if (ds_redis_ensure(r) != 0)
+    if (dsc_redis_ensure(r) != 0)
         return -1;
     if (append_call(r, c, true) != 0 || redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
         goto fail;
@@ -244,7 +244,7 @@ fail:
  * is retried with EVAL. A connection that sat idle while Redis restarted is only found closed
  * when used: the call is then retried once on a new connection (every script is idempotent),
  * so a Redis restart does not fail the first batch after it. */
-static int run_call(ds_redis *r, script_call *c, redisReply **reply)
+static int run_call(dsc_redis_t *r, script_call *c, redisReply **reply)
 {
     bool reused = r->ctx != NULL, closed = false;
     if (call_once(r, c, reply, &closed) == 0)
@@ -258,14 +258,14 @@ static int run_call(ds_redis *r, script_call *c, redisReply **reply)
 typedef int (*element_parser)(const redisReply *el, size_t i, void *out);
 
 /* Runs one call whose reply must be an array of n elements and hands each element to parse. */
-static int run_array_call(ds_redis *r, script_call *c, size_t n, element_parser parse, void *out)
+static int run_array_call(dsc_redis_t *r, script_call *c, size_t n, element_parser parse, void *out)
 {
     redisReply *reply = NULL;
     int rc = -1;
     if (run_call(r, c, &reply) != 0)
         goto out;
     if (reply->type == REDIS_REPLY_ERROR) {
-        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
+        dsc_log(DSC_LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
         goto out;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
@@ -280,26 +280,27 @@ out:
     return rc;
 }
 
-static int parse_status(const redisReply *rep, ds_apply_status *status, ds_publish_due *publish)
+static int parse_status(const redisReply *rep, dsc_apply_status_e *status,
+                        dsc_publish_due_e *publish)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
-        ds_log(LOG_ERROR, "redis script error", "{s:s}", "error", rep->str);
+        dsc_log(DSC_LOG_ERROR, "redis script error", "{s:s}", "error", rep->str);
         return -1;
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
         rep->element[0]->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_INTEGER)
         return -1;
     const char *s = rep->element[0]->str;
-    *status = strcmp(s, "applied") == 0 ? APPLY_APPLIED
-              : strcmp(s, "duplicate") == 0 ? APPLY_DUPLICATE : APPLY_STALE;
+    *status = strcmp(s, "applied") == 0 ? DSC_APPLY_APPLIED
+              : strcmp(s, "duplicate") == 0 ? DSC_APPLY_DUPLICATE : DSC_APPLY_STALE;
     long long due = rep->element[1]->integer;
-    *publish = due == 1 ? PUBLISH_OWED : due == 2 ? PUBLISH_LEASE_BUSY : PUBLISH_NONE;
+    *publish = due == 1 ? DSC_PUBLISH_OWED : due == 2 ? DSC_PUBLISH_LEASE_BUSY : DSC_PUBLISH_NONE;
     return 0;
 }
 
 /* Runs one call whose reply is {status, publish}. */
-static int run_status_call(ds_redis *r, script_call *c, ds_apply_status *status,
-                           ds_publish_due *publish)
+static int run_status_call(dsc_redis_t *r, script_call *c, dsc_apply_status_e *status,
+                           dsc_publish_due_e *publish)
 {
     redisReply *reply = NULL;
     int rc = run_call(r, c, &reply);
@@ -310,46 +311,42 @@ static int run_status_call(ds_redis *r, script_call *c, ds_apply_status *status,
     return rc;
 }
 
-static const char *op_word(ds_op op)
+static void call_char(script_call *c, char ch)
 {
-    switch (op) {
-    case OP_CREATE: return "c";
-    case OP_UPDATE: return "u";
-    case OP_READ: return "r";
-    case OP_DELETE: return "d";
-    case OP_TRUNCATE: return "t";
-    case OP_MESSAGE: break;     /* settled before the read model */
-    }
-    return NULL;
+    call_fmt(c, "%c", ch);
 }
 
-static void add_round_event(script_call *c, const ds_round_apply *it)
+/* Whether a version is published live is the contract's decision (datastream_op_info), not
+ * the script's: it gets the flag with each event and keeps it in the version hash. */
+static void add_round_event(script_call *c, const dsc_round_apply_t *it)
 {
-    const ds_round_event *ev = it->ev;
-    const char *op = op_word(ev->op);
-    bool row = ev->op != OP_TRUNCATE && ev->op != OP_DELETE;
-    if (!op) {
+    const dsc_round_event_t *ev = it->ev;
+    const datastream_op_t *op = datastream_op_info(ev->op);
+    bool after = op->row == DATASTREAM_ROW_AFTER;
+    /* Logical decoding messages are settled before the read model; the script has no such op. */
+    if (ev->op == DATASTREAM_OP_MESSAGE) {
         c->invalid = true;
         return;
     }
-    call_str(c, op);
-    if (ev->op == OP_TRUNCATE)
+    call_char(c, op->letter);
+    call_str(c, op->is_live ? "1" : "0");
+    if (op->row == DATASTREAM_ROW_NONE)
         call_str(c, "");
     else
         call_int(c, ev->row.id);
     call_lsn(c, ev->lsn);
-    call_str(c, row ? it->slug : "");
-    call_str(c, row ? it->type : "");
-    call_str(c, row ? it->json : "");
+    call_str(c, after ? it->slug : "");
+    call_str(c, after ? it->type : "");
+    call_str(c, after ? it->json : "");
 }
 
 static int parse_apply(const redisReply *el, size_t i, void *out)
 {
-    ds_round_apply *items = out;
+    dsc_round_apply_t *items = out;
     return parse_status(el, &items[i].status, &items[i].publish);
 }
 
-int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n)
+int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n)
 {
     if (n == 0)
         return 0;
@@ -370,7 +367,7 @@ int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n)
 }
 
 /* Adds round_id, lsn of each version. */
-static void add_versions(script_call *c, ds_round_apply *const *items, size_t n)
+static void add_versions(script_call *c, dsc_round_apply_t *const *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         call_int(c, items[i]->ev->row.id);
@@ -378,13 +375,13 @@ static void add_versions(script_call *c, ds_round_apply *const *items, size_t n)
     }
 }
 
-int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n)
+int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n)
 {
     if (n == 0)
         return 0;
     script_call call;
-    ds_apply_status status;
-    ds_publish_due publish;
+    dsc_apply_status_e status;
+    dsc_publish_due_e publish;
     int rc = -1;
     if (call_init(&call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) == 0) {
         call_str(&call, r->cfg->owner);
@@ -404,7 +401,7 @@ static int parse_lease(const redisReply *el, size_t i, void *out)
     return 0;
 }
 
-int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bool *keep)
+int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n, bool *keep)
 {
     if (n == 0)
         return 0;
@@ -420,13 +417,13 @@ int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bo
     return rc;
 }
 
-int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *status)
+int dsc_redis_apply_game(dsc_redis_t *r, const dsc_game_event_t *ev, dsc_apply_status_e *status)
 {
     script_call call;
     char *json = NULL;
-    ds_publish_due publish;
+    dsc_publish_due_e publish;
     int rc = -1;
-    if (ev->op == OP_DELETE) {
+    if (ev->op == DATASTREAM_OP_DELETE) {
         if (call_init(&call, S_GAME_DELETE, r->cfg->redis_prefix, 2) != 0)
             goto out;
         call_int(&call, ev->row.id);
@@ -434,7 +431,7 @@ int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *s
     } else {
         if (call_init(&call, S_GAME_UPSERT, r->cfg->redis_prefix, 4) != 0)
             goto out;
-        json = ds_game_json(&ev->row);
+        json = dsc_game_json(&ev->row);
         if (!json)
             goto out;
         call_int(&call, ev->row.id);
@@ -449,26 +446,32 @@ out:
     return rc;
 }
 
-static bool parse_game_entry(const redisReply *rep, int64_t id, ds_game_ref *out)
+/* Copies field of obj into dst when it is a slug or type by the contract's grammar. */
+static bool copy_name(const json_t *obj, const char *field, char dst[DATASTREAM_NAME_MAX + 1])
+{
+    const json_t *v = json_object_get(obj, field);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (!s || !datastream_name_valid(s, n))
+        return false;
+    memcpy(dst, s, n + 1);
+    return true;
+}
+
+static bool parse_game_entry(const redisReply *rep, int64_t id, dsc_game_ref_t *out)
 {
     if (rep->type != REDIS_REPLY_STRING)
         return false;
     json_t *obj = json_loadb(rep->str, rep->len, 0, NULL);
-    const char *slug = json_string_value(json_object_get(obj, "slug"));
-    const char *type = json_string_value(json_object_get(obj, "type"));
-    bool ok = slug && type && ds_name_valid(slug) && ds_name_valid(type);
-    if (ok) {
-        out->id = id;
-        memcpy(out->slug, slug, strlen(slug) + 1);
-        memcpy(out->type, type, strlen(type) + 1);
-    }
+    bool ok = copy_name(obj, "slug", out->slug) && copy_name(obj, "type", out->type);
+    out->id = id;
     json_decref(obj);
     return ok;
 }
 
 typedef struct {
     const int64_t *ids;
-    ds_game_ref *refs;
+    dsc_game_ref_t *refs;
     bool *found;
 } games_lookup;
 
@@ -479,8 +482,8 @@ static int parse_lookup(const redisReply *el, size_t i, void *out)
     return 0;
 }
 
-int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref *out,
-                          bool *found)
+int dsc_redis_lookup_games(dsc_redis_t *r, const int64_t *ids, size_t n, dsc_game_ref_t *out,
+                           bool *found)
 {
     memset(found, 0, sizeof(*found) * n);
     if (n == 0)

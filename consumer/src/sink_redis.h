@@ -1,7 +1,7 @@
 /* Redis read model: every change is one Lua script run with EVALSHA (EVAL after NOSCRIPT),
  * pipelined per batch. Scripts check LSNs, so replays and reordering change nothing. */
-#ifndef DS_SINK_REDIS_H
-#define DS_SINK_REDIS_H
+#ifndef DSC_SINK_REDIS_H
+#define DSC_SINK_REDIS_H
 
 #include "config.h"
 #include "event.h"
@@ -9,46 +9,48 @@
 
 #include <stdbool.h>
 
-typedef struct ds_redis ds_redis;
+typedef struct dsc_redis_s dsc_redis_t;
 
-typedef enum { APPLY_APPLIED, APPLY_DUPLICATE, APPLY_STALE } ds_apply_status;
+typedef enum { DSC_APPLY_APPLIED, DSC_APPLY_DUPLICATE, DSC_APPLY_STALE } dsc_apply_status_e;
 
 /* Whether an event's live publication is owed, and whether this process may make it now.
  * Only the holder of a round's publication lease publishes its versions (rounds_apply.lua). */
 typedef enum {
-    PUBLISH_NONE,       /* nothing owed */
-    PUBLISH_OWED,       /* owed; this process holds the round's lease */
-    PUBLISH_LEASE_BUSY, /* owed; another process holds the lease and publishes first */
-} ds_publish_due;
+    DSC_PUBLISH_NONE,       /* nothing owed */
+    DSC_PUBLISH_OWED,       /* owed; this process holds the round's lease */
+    DSC_PUBLISH_LEASE_BUSY, /* owed; another process holds the lease and publishes first */
+} dsc_publish_due_e;
 
 typedef struct {
-    const ds_round_event *ev;
-    const char *json;   /* c/u/r only */
+    const dsc_round_event_t *ev;
+    const char *json;   /* ops with an after row only, as slug and type */
     const char *slug;
     const char *type;
-    ds_apply_status status;     /* out */
-    ds_publish_due publish;     /* out */
-} ds_round_apply;
+    dsc_apply_status_e status;  /* out */
+    dsc_publish_due_e publish;  /* out */
+} dsc_round_apply_t;
 
-ds_redis *ds_redis_new(const ds_config *cfg);
-void ds_redis_free(ds_redis *r);
+dsc_redis_t *dsc_redis_new(const dsc_config_t *cfg);
+void dsc_redis_free(dsc_redis_t *r);
 
 /* Connects (and loads the scripts) when not connected. 0 when usable. */
-int ds_redis_ensure(ds_redis *r);
-int ds_redis_ping(ds_redis *r);
+int dsc_redis_ensure(dsc_redis_t *r);
+int dsc_redis_ping(dsc_redis_t *r);
 
 /* Each call is one pipelined round trip; -1 when Redis failed (nothing is known about
  * items without a result; replaying them is harmless). */
-int ds_redis_apply_rounds(ds_redis *r, ds_round_apply *items, size_t n);
+int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n);
 /* Records the publications and ends this process's leases on their rounds. */
-int ds_redis_mark_published(ds_redis *r, ds_round_apply *const *items, size_t n);
+int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n);
 /* Before a late publication attempt: renews (or takes again) this process's lease for each
  * version; keep[i] false when the version must be dropped because a newer one overtook it. */
-int ds_redis_hold_leases(ds_redis *r, ds_round_apply *const *items, size_t n, bool *keep);
-int ds_redis_apply_game(ds_redis *r, const ds_game_event *ev, ds_apply_status *status);
+int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n,
+                          bool *keep);
+int dsc_redis_apply_game(dsc_redis_t *r, const dsc_game_event_t *ev,
+                         dsc_apply_status_e *status);
 
 /* Fills out[i] for each game id found; found[i] tells which. */
-int ds_redis_lookup_games(ds_redis *r, const int64_t *ids, size_t n, ds_game_ref *out,
-                          bool *found);
+int dsc_redis_lookup_games(dsc_redis_t *r, const int64_t *ids, size_t n, dsc_game_ref_t *out,
+                           bool *found);
 
 #endif

@@ -12,17 +12,17 @@ static void on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     (void)closure;
-    ds_log(LOG_WARN, "nats disconnected", NULL);
+    dsc_log(DSC_LOG_WARN, "nats disconnected", NULL);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     (void)closure;
-    ds_log(LOG_INFO, "nats connected", NULL);
+    dsc_log(DSC_LOG_INFO, "nats connected", NULL);
 }
 
-int ds_nats_open(ds_nats *n, const ds_config *cfg)
+int dsc_nats_open(dsc_nats_t *n, const dsc_config_t *cfg)
 {
     memset(n, 0, sizeof *n);
     natsOptions *opts = NULL;
@@ -44,19 +44,19 @@ int ds_nats_open(ds_nats *n, const ds_config *cfg)
     if (s == NATS_OK) s = natsConnection_JetStream(&n->js, n->nc, NULL);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        ds_log(LOG_ERROR, "nats setup failed", "{s:s}", "error", natsStatus_GetText(s));
-        ds_nats_close(n);
+        dsc_log(DSC_LOG_ERROR, "nats setup failed", "{s:s}", "error", natsStatus_GetText(s));
+        dsc_nats_close(n);
         return -1;
     }
     return 0;
 }
 
-bool ds_nats_connected(ds_nats *n)
+bool dsc_nats_connected(dsc_nats_t *n)
 {
     return n->nc && natsConnection_Status(n->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-void ds_nats_close(ds_nats *n)
+void dsc_nats_close(dsc_nats_t *n)
 {
     if (n->nc)
         natsConnection_FlushTimeout(n->nc, 2000);
@@ -66,7 +66,7 @@ void ds_nats_close(ds_nats *n)
     n->nc = NULL;
 }
 
-static int ensure_stream(ds_nats *n, const char *name, const char *subject)
+static int ensure_stream(dsc_nats_t *n, const char *name, const char *subject)
 {
     jsStreamInfo *si = NULL;
     jsErrCode err = 0;
@@ -84,25 +84,25 @@ static int ensure_stream(ds_nats *n, const char *name, const char *subject)
     natsStatus s = js_AddStream(&si, n->js, &sc, NULL, &err);
     jsStreamInfo_Destroy(si);
     if (s != NATS_OK && err != JSStreamNameExistErr) {
-        ds_log(LOG_WARN, "stream create failed", "{s:s, s:s, s:i}", "stream", name, "error",
-               natsStatus_GetText(s), "js_error", (int)err);
+        dsc_log(DSC_LOG_WARN, "stream create failed", "{s:s, s:s, s:i}", "stream", name, "error",
+                natsStatus_GetText(s), "js_error", (int)err);
         return -1;
     }
-    ds_log(LOG_INFO, "stream ready", "{s:s, s:s}", "stream", name, "subjects", subject);
+    dsc_log(DSC_LOG_INFO, "stream ready", "{s:s, s:s}", "stream", name, "subjects", subject);
     return 0;
 }
 
-int ds_nats_ensure_streams(ds_nats *n, const ds_config *cfg)
+int dsc_nats_ensure_streams(dsc_nats_t *n, const dsc_config_t *cfg)
 {
-    char subjects[DS_TEXT_MAX + 4];
+    char subjects[DSC_TEXT_MAX + 4];
     snprintf(subjects, sizeof subjects, "%s.>", cfg->prefix);
     if (cfg->create_stream && ensure_stream(n, cfg->stream, subjects) != 0)
         return -1;
     return ensure_stream(n, DLQ_STREAM, "dlq.>");
 }
 
-void ds_source_init(ds_source *s, const ds_config *cfg, ds_nats *nats, const char *durable,
-                    const char *table)
+void dsc_source_init(dsc_source_t *s, const dsc_config_t *cfg, dsc_nats_t *nats,
+                     const char *durable, const char *table)
 {
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
@@ -111,7 +111,7 @@ void ds_source_init(ds_source *s, const ds_config *cfg, ds_nats *nats, const cha
     snprintf(s->subject, sizeof s->subject, "%s.public.%s", cfg->prefix, table);
 }
 
-static natsStatus upsert_consumer(ds_source *s)
+static natsStatus upsert_consumer(dsc_source_t *s)
 {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
@@ -131,16 +131,16 @@ static natsStatus upsert_consumer(ds_source *s)
     }
     jsConsumerInfo_Destroy(ci);
     if (st != NATS_OK)
-        ds_log(LOG_WARN, "consumer create failed", "{s:s, s:s, s:i}", "durable", s->durable,
-               "error", natsStatus_GetText(st), "js_error", (int)err);
+        dsc_log(DSC_LOG_WARN, "consumer create failed", "{s:s, s:s, s:i}", "durable", s->durable,
+                "error", natsStatus_GetText(st), "js_error", (int)err);
     return st;
 }
 
-int ds_source_ensure(ds_source *s)
+int dsc_source_ensure(dsc_source_t *s)
 {
     if (s->sub)
         return 0;
-    if (!ds_nats_connected(s->nats) || ds_nats_ensure_streams(s->nats, s->cfg) != 0 ||
+    if (!dsc_nats_connected(s->nats) || dsc_nats_ensure_streams(s->nats, s->cfg) != 0 ||
         upsert_consumer(s) != NATS_OK)
         return -1;
     jsSubOptions so;
@@ -150,17 +150,17 @@ int ds_source_ensure(ds_source *s)
     jsErrCode err = 0;
     natsStatus st = js_PullSubscribe(&s->sub, s->nats->js, s->subject, s->durable, NULL, &so, &err);
     if (st != NATS_OK) {
-        ds_log(LOG_WARN, "subscribe failed", "{s:s, s:s}", "durable", s->durable, "error",
-               natsStatus_GetText(st));
+        dsc_log(DSC_LOG_WARN, "subscribe failed", "{s:s, s:s}", "durable", s->durable, "error",
+                natsStatus_GetText(st));
         s->sub = NULL;
         return -1;
     }
-    ds_log(LOG_INFO, "subscribed", "{s:s, s:s, s:s}", "stream", s->cfg->stream, "durable",
-           s->durable, "subject", s->subject);
+    dsc_log(DSC_LOG_INFO, "subscribed", "{s:s, s:s, s:s}", "stream", s->cfg->stream, "durable",
+            s->durable, "subject", s->subject);
     return 0;
 }
 
-natsStatus ds_source_fetch(ds_source *s, natsMsgList *list)
+natsStatus dsc_source_fetch(dsc_source_t *s, natsMsgList *list)
 {
     jsErrCode err = 0;
     memset(list, 0, sizeof *list);
@@ -168,7 +168,7 @@ natsStatus ds_source_fetch(ds_source *s, natsMsgList *list)
                                   &err);
 }
 
-int64_t ds_source_lag(ds_source *s)
+int64_t dsc_source_lag(dsc_source_t *s)
 {
     jsConsumerInfo *ci = NULL;
     jsErrCode err = 0;
@@ -179,7 +179,7 @@ int64_t ds_source_lag(ds_source *s)
     return lag;
 }
 
-void ds_source_close(ds_source *s)
+void dsc_source_close(dsc_source_t *s)
 {
     /* Destroy without Unsubscribe: the durable outlives the process. */
     natsSubscription_Destroy(s->sub);

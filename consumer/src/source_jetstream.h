@@ -1,7 +1,7 @@
 /* JetStream input: the connection, the streams the consumer relies on, and one durable pull
  * subscription per table. */
-#ifndef DS_SOURCE_JETSTREAM_H
-#define DS_SOURCE_JETSTREAM_H
+#ifndef DSC_SOURCE_JETSTREAM_H
+#define DSC_SOURCE_JETSTREAM_H
 
 #include "config.h"
 
@@ -11,32 +11,32 @@
 typedef struct {
     natsConnection *nc;
     jsCtx *js;
-} ds_nats;
+} dsc_nats_t;
 
 typedef struct {
-    const ds_config *cfg;
-    ds_nats *nats;
+    const dsc_config_t *cfg;
+    dsc_nats_t *nats;
     const char *durable;
-    char subject[DS_TEXT_MAX + 32];
+    char subject[DSC_TEXT_MAX + 32];
     natsSubscription *sub;
-} ds_source;
+} dsc_source_t;
 
 /* Starts connecting in the background (reconnects forever); never blocks on the server. */
-int ds_nats_open(ds_nats *n, const ds_config *cfg);
-bool ds_nats_connected(ds_nats *n);
-void ds_nats_close(ds_nats *n);
+int dsc_nats_open(dsc_nats_t *n, const dsc_config_t *cfg);
+bool dsc_nats_connected(dsc_nats_t *n);
+void dsc_nats_close(dsc_nats_t *n);
 
 /* Creates the Debezium stream (CREATE_STREAM=1) and the dead-letter stream if missing. */
-int ds_nats_ensure_streams(ds_nats *n, const ds_config *cfg);
+int dsc_nats_ensure_streams(dsc_nats_t *n, const dsc_config_t *cfg);
 
-void ds_source_init(ds_source *s, const ds_config *cfg, ds_nats *nats, const char *durable,
-                    const char *table);
+void dsc_source_init(dsc_source_t *s, const dsc_config_t *cfg, dsc_nats_t *nats,
+                     const char *durable, const char *table);
 /* Creates or updates the durable and binds to it. 0 once subscribed. */
-int ds_source_ensure(ds_source *s);
+int dsc_source_ensure(dsc_source_t *s);
 /* NATS_OK with messages, NATS_TIMEOUT when idle, another status on failure. */
-natsStatus ds_source_fetch(ds_source *s, natsMsgList *list);
+natsStatus dsc_source_fetch(dsc_source_t *s, natsMsgList *list);
 /* num_pending + num_ack_pending, as KEDA computes lag; -1 when unavailable. */
-int64_t ds_source_lag(ds_source *s);
-void ds_source_close(ds_source *s);
+int64_t dsc_source_lag(dsc_source_t *s);
+void dsc_source_close(dsc_source_t *s);
 
 #endif

@@ -7,7 +7,7 @@
 #define RETRY_PAUSE_MS 500
 #define PAUSE_STEP_MS 50
 
-void ds_worker_pause(const atomic_bool *stop, int ms)
+void dsc_worker_pause(const atomic_bool *stop, int ms)
 {
     struct timespec step = {0, PAUSE_STEP_MS * 1000000L};
     for (int waited = 0; waited < ms && !atomic_load(stop); waited += PAUSE_STEP_MS)
@@ -16,42 +16,42 @@ void ds_worker_pause(const atomic_bool *stop, int ms)
 
 static void *run(void *arg)
 {
-    ds_worker *w = arg;
-    ds_log(LOG_INFO, "worker started", "{s:s}", "worker", w->name);
+    dsc_worker_t *w = arg;
+    dsc_log(DSC_LOG_INFO, "worker started", "{s:s}", "worker", w->name);
     while (!atomic_load(w->stop)) {
-        if (ds_source_ensure(w->source) != 0) {
+        if (dsc_source_ensure(w->source) != 0) {
             if (w->tick)
                 w->tick(w->stage, w->source);
-            ds_worker_pause(w->stop, RETRY_PAUSE_MS);
+            dsc_worker_pause(w->stop, RETRY_PAUSE_MS);
             continue;
         }
         natsMsgList list;
-        natsStatus s = ds_source_fetch(w->source, &list);
+        natsStatus s = dsc_source_fetch(w->source, &list);
         if (s == NATS_OK)
             w->process(w->stage, &list);
         natsMsgList_Destroy(&list);
         if (s != NATS_OK && s != NATS_TIMEOUT) {
-            ds_log(LOG_WARN, "fetch failed", "{s:s, s:s}", "worker", w->name, "error",
-                   natsStatus_GetText(s));
+            dsc_log(DSC_LOG_WARN, "fetch failed", "{s:s, s:s}", "worker", w->name, "error",
+                    natsStatus_GetText(s));
             /* Rebinding re-creates the durable if the server lost it. */
             if (w->drain)
                 w->drain(w->stage);
-            ds_source_close(w->source);
-            ds_worker_pause(w->stop, RETRY_PAUSE_MS);
+            dsc_source_close(w->source);
+            dsc_worker_pause(w->stop, RETRY_PAUSE_MS);
         }
         if (w->tick)
             w->tick(w->stage, w->source);
     }
-    ds_log(LOG_INFO, "worker stopped", "{s:s}", "worker", w->name);
+    dsc_log(DSC_LOG_INFO, "worker stopped", "{s:s}", "worker", w->name);
     return NULL;
 }
 
-int ds_worker_start(ds_worker *w)
+int dsc_worker_start(dsc_worker_t *w)
 {
     return pthread_create(&w->thread, NULL, run, w) == 0 ? 0 : -1;
 }
 
-int ds_worker_join(ds_worker *w, const struct timespec *deadline)
+int dsc_worker_join(dsc_worker_t *w, const struct timespec *deadline)
 {
     return pthread_timedjoin_np(w->thread, NULL, deadline) == 0 ? 0 : -1;
 }

@@ -1,7 +1,7 @@
 /* One thread per durable: the only fetch loop of its subscription (cnats 3.4.1 misbehaves
  * with concurrent or overlapping fetches on one subscription). */
-#ifndef DS_WORKER_H
-#define DS_WORKER_H
+#ifndef DSC_WORKER_H
+#define DSC_WORKER_H
 
 #include "source_jetstream.h"
 
@@ -10,21 +10,21 @@
 
 typedef struct {
     const char *name;
-    ds_source *source;
+    dsc_source_t *source;
     void *stage;
     void (*process)(void *stage, natsMsgList *list);
-    void (*tick)(void *stage, ds_source *source);   /* after every fetch; may be NULL */
+    void (*tick)(void *stage, dsc_source_t *source);   /* after every fetch; may be NULL */
     /* Before the source is closed: returns once no message of it is in use
      * elsewhere (an ack after the close would touch freed memory). May be NULL. */
     void (*drain)(void *stage);
     const atomic_bool *stop;
     pthread_t thread;
-} ds_worker;
+} dsc_worker_t;
 
-int ds_worker_start(ds_worker *w);
+int dsc_worker_start(dsc_worker_t *w);
 /* Waits until deadline (CLOCK_REALTIME); -1 if the thread did not finish in time. */
-int ds_worker_join(ds_worker *w, const struct timespec *deadline);
+int dsc_worker_join(dsc_worker_t *w, const struct timespec *deadline);
 /* Sleeps up to ms, returning early once stop is set. */
-void ds_worker_pause(const atomic_bool *stop, int ms);
+void dsc_worker_pause(const atomic_bool *stop, int ms);
 
 #endif

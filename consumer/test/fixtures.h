@@ -1,6 +1,6 @@
 /* Reads line N (1-based) of a fixture file under test/fixtures. */
-#ifndef DS_TEST_FIXTURES_H
-#define DS_TEST_FIXTURES_H
+#ifndef DSC_TEST_FIXTURES_H
+#define DSC_TEST_FIXTURES_H
 
 #include <stdio.h>
 #include <stdlib.h>

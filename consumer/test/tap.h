@@ -1,6 +1,6 @@
 /* Minimal TAP producer for the unit tests. */
-#ifndef DS_TAP_H
-#define DS_TAP_H
+#ifndef DSC_TAP_H
+#define DSC_TAP_H
 
 #include <stdio.h>
 #include <string.h>

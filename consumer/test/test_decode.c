@@ -40,16 +40,17 @@ static void test_fixtures(void)
         for (size_t i = 0; i < sizeof fixture_rounds / sizeof fixture_rounds[0]; i++) {
             const expected_round *x = &fixture_rounds[i];
             char *line = fixture_line(forms[f], x->line);
-            ds_round_event ev;
-            char reason[DS_REASON_MAX];
-            bool decoded = line && ds_decode_round(line, strlen(line), MAX_BYTES, &ev, reason) == DECODE_OK;
+            dsc_round_event_t ev;
+            char reason[DSC_REASON_MAX];
+            bool decoded = line && dsc_decode_round(line, strlen(line), MAX_BYTES, &ev, reason) == DSC_DECODE_OK;
             ok(decoded, "%s line %d decodes (%s)", forms[f], x->line, decoded ? "" : reason);
             if (!decoded) {
                 free(line);
                 continue;
             }
-            bool fields = (char)ev.op == x->op && ev.row.id == x->id && ev.row.game_id == x->game_id &&
-                          ev.lsn == x->lsn && ev.source_ts_ms == x->ts_ms;
+            bool fields = datastream_op_info(ev.op)->letter == x->op && ev.row.id == x->id &&
+                          ev.row.game_id == x->game_id && ev.lsn == x->lsn &&
+                          ev.source_ts_ms == x->ts_ms;
             ok(fields, "%s line %d: op %c id %" PRId64 " lsn %" PRIu64, forms[f], x->line, x->op,
                x->id, x->lsn);
             ok(ev.row.has_finished_at == (x->finished_at != NULL) &&
@@ -57,33 +58,33 @@ static void test_fixtures(void)
                "%s line %d: finished_at", forms[f], x->line);
             if (x->extras)
                 is_str(ev.row.extras, x->extras, "%s line %d: extras unchanged", forms[f], x->line);
-            ds_round_event_free(&ev);
+            dsc_round_event_free(&ev);
             free(line);
         }
     }
 }
 
-static ds_decode_result decode(const char *json, ds_round_event *ev, char *reason)
+static dsc_decode_result_e decode(const char *json, dsc_round_event_t *ev, char *reason)
 {
-    ds_decode_result r = ds_decode_round(json, strlen(json), MAX_BYTES, ev, reason);
+    dsc_decode_result_e r = dsc_decode_round(json, strlen(json), MAX_BYTES, ev, reason);
     return r;
 }
 
 static void accepts(const char *json, const char *what)
 {
-    ds_round_event ev;
-    char reason[DS_REASON_MAX];
-    ds_decode_result r = decode(json, &ev, reason);
-    ok(r == DECODE_OK, "accepts %s%s%s", what, r == DECODE_OK ? "" : ": ", r == DECODE_OK ? "" : reason);
-    if (r == DECODE_OK)
-        ds_round_event_free(&ev);
+    dsc_round_event_t ev;
+    char reason[DSC_REASON_MAX];
+    dsc_decode_result_e r = decode(json, &ev, reason);
+    ok(r == DSC_DECODE_OK, "accepts %s%s%s", what, r == DSC_DECODE_OK ? "" : ": ", r == DSC_DECODE_OK ? "" : reason);
+    if (r == DSC_DECODE_OK)
+        dsc_round_event_free(&ev);
 }
 
 static void rejects(const char *json, const char *want_reason)
 {
-    ds_round_event ev;
-    char reason[DS_REASON_MAX];
-    ok(decode(json, &ev, reason) == DECODE_REJECTED, "rejects: %s", want_reason);
+    dsc_round_event_t ev;
+    char reason[DSC_REASON_MAX];
+    ok(decode(json, &ev, reason) == DSC_DECODE_REJECTED, "rejects: %s", want_reason);
     is_str(reason, want_reason, "reason is exact: %s", want_reason);
 }
 
@@ -93,31 +94,31 @@ static void rejects(const char *json, const char *want_reason)
 
 static void test_ops_and_encodings(void)
 {
-    ds_round_event ev;
-    char reason[DS_REASON_MAX];
+    dsc_round_event_t ev;
+    char reason[DSC_REASON_MAX];
 
-    ok(decode("{\"op\":\"t\",\"before\":null,\"after\":null," SRC "}", &ev, reason) == DECODE_OK &&
-           ev.op == OP_TRUNCATE && ev.lsn == 100,
+    ok(decode("{\"op\":\"t\",\"before\":null,\"after\":null," SRC "}", &ev, reason) ==
+               DSC_DECODE_OK && ev.op == DATASTREAM_OP_TRUNCATE && ev.lsn == 100,
        "truncate decodes with its lsn");
-    ok(decode("{\"op\":\"m\",\"message\":{\"prefix\":\"x\"}}", &ev, reason) == DECODE_OK &&
-           ev.op == OP_MESSAGE,
+    ok(decode("{\"op\":\"m\",\"message\":{\"prefix\":\"x\"}}", &ev, reason) == DSC_DECODE_OK &&
+           ev.op == DATASTREAM_OP_MESSAGE,
        "logical message decodes as op m");
 
     ok(decode(AFTER(GOOD_COLS ",\"game_slug\":\"crash\",\"game_type\":\"multiplier\""), &ev, reason) ==
-               DECODE_OK &&
+               DSC_DECODE_OK &&
            strcmp(ev.row.game_slug, "crash") == 0 && strcmp(ev.row.game_type, "multiplier") == 0,
        "game_slug / game_type columns are carried");
-    ds_round_event_free(&ev);
+    dsc_round_event_free(&ev);
 
-    ok(decode(AFTER("\"id\":512,\"game_id\":1"), &ev, reason) == DECODE_OK &&
+    ok(decode(AFTER("\"id\":512,\"game_id\":1"), &ev, reason) == DSC_DECODE_OK &&
            !ev.row.has_finished_at && strcmp(ev.row.extras, "{}") == 0,
        "missing finished_at and extras: null and {}");
-    ds_round_event_free(&ev);
+    dsc_round_event_free(&ev);
 
     ok(decode(AFTER("\"id\":512,\"game_id\":1,\"extras\":null,\"finished_at\":null"), &ev, reason) ==
-               DECODE_OK && strcmp(ev.row.extras, "{}") == 0,
+               DSC_DECODE_OK && strcmp(ev.row.extras, "{}") == 0,
        "null extras becomes {}");
-    ds_round_event_free(&ev);
+    dsc_round_event_free(&ev);
 
     accepts(AFTER("\"id\":512,\"game_id\":1,\"finished_at\":\"2026-01-17T03:45:42Z\""),
             "timestamp with 0 fraction digits");
@@ -133,33 +134,88 @@ static void test_ops_and_encodings(void)
         "{\"type\":\"bytes\",\"name\":\"org.apache.kafka.connect.data.Decimal\",\"parameters\":{\"scale\":\"0\"},\"field\":\"id\"},"
         "{\"type\":\"bytes\",\"name\":\"org.apache.kafka.connect.data.Decimal\",\"parameters\":{\"scale\":\"2\"},\"field\":\"game_id\"}]}]},"
         "\"payload\":{\"op\":\"c\",\"after\":{\"id\":\"AWDH\",\"game_id\":\"Arw=\",\"extras\":\"{}\"}," SRC "}}";
-    ok(decode(decimal, &ev, reason) == DECODE_OK && ev.row.id == 90311 && ev.row.game_id == 7,
+    ok(decode(decimal, &ev, reason) == DSC_DECODE_OK && ev.row.id == 90311 && ev.row.game_id == 7,
        "Decimal id and game_id (scale 0 and 2) decode: %s", reason);
-    ds_round_event_free(&ev);
+    dsc_round_event_free(&ev);
 }
 
 static void test_games(void)
 {
-    ds_game_event g;
-    char reason[DS_REASON_MAX];
+    dsc_game_event_t g;
+    char reason[DSC_REASON_MAX];
     const char *c = "{\"op\":\"c\",\"before\":null,\"after\":{\"id\":1,\"slug\":\"crash\",\"name\":\"Crash\","
                     "\"type\":\"multiplier\"}," SRC "}";
-    ok(ds_decode_game(c, strlen(c), MAX_BYTES, &g, reason) == DECODE_OK && g.row.id == 1 &&
+    ok(dsc_decode_game(c, strlen(c), MAX_BYTES, &g, reason) == DSC_DECODE_OK && g.row.id == 1 &&
            strcmp(g.row.slug, "crash") == 0 && strcmp(g.row.name, "Crash") == 0 &&
            strcmp(g.row.type, "multiplier") == 0 && g.lsn == 100,
        "games insert decodes");
-    ds_game_event_free(&g);
+    dsc_game_event_free(&g);
     const char *d = "{\"op\":\"d\",\"before\":{\"id\":4,\"slug\":\"\",\"name\":\"\",\"type\":\"\"},\"after\":null," SRC "}";
-    ok(ds_decode_game(d, strlen(d), MAX_BYTES, &g, reason) == DECODE_OK && g.op == OP_DELETE && g.row.id == 4,
+    ok(dsc_decode_game(d, strlen(d), MAX_BYTES, &g, reason) == DSC_DECODE_OK &&
+           g.op == DATASTREAM_OP_DELETE && g.row.id == 4,
        "games delete decodes with the key only");
-    ds_game_event_free(&g);
+    dsc_game_event_free(&g);
     const char *bad = "{\"op\":\"c\",\"after\":{\"id\":1,\"slug\":\"Crash!\",\"name\":\"Crash\",\"type\":\"multiplier\"}," SRC "}";
-    ok(ds_decode_game(bad, strlen(bad), MAX_BYTES, &g, reason) == DECODE_REJECTED, "bad slug rejected");
+    ok(dsc_decode_game(bad, strlen(bad), MAX_BYTES, &g, reason) == DSC_DECODE_REJECTED, "bad slug rejected");
     is_str(reason, "after.slug: not a valid name", "bad slug reason");
     const char *noname = "{\"op\":\"u\",\"after\":{\"id\":1,\"slug\":\"crash\",\"type\":\"multiplier\"}," SRC "}";
-    ok(ds_decode_game(noname, strlen(noname), MAX_BYTES, &g, reason) == DECODE_REJECTED, "missing name rejected");
+    ok(dsc_decode_game(noname, strlen(noname), MAX_BYTES, &g, reason) == DSC_DECODE_REJECTED, "missing name rejected");
     is_str(reason, "after.name: missing", "missing name reason");
 }
+
+#define NAME_64 "a123456789b123456789c123456789d123456789e123456789f123456789g123"
+#define NAME_65 NAME_64 "4"
+
+/* Inputs each refused with exactly this reason. */
+static const struct {
+    const char *json;
+    const char *reason;
+} rejections[] = {
+    {"{\"op\":", "message: invalid JSON at position 6: unexpected token near end of file"},
+    {"{\"op\":\"c\",\"x\":\"\xff\"}",
+     "message: invalid JSON at position 15: unable to decode byte 0xff near '\"'"},
+    {"[1,2]", "message: not a JSON object"},
+    {"{\"op\":\"c\",\"op\":\"u\"}",
+     "message: invalid JSON at position 14: duplicate object key near '\"op\"'"},
+    {"{\"schema\":{},\"payload\":null}", "payload: not an object"},
+    {"{\"before\":null}", "op: missing"},
+    {"{\"op\":\"x\"," SRC "}", "op: unknown value"},
+    {"{\"op\":\"c\",\"after\":{}}", "source: missing"},
+    {"{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1}}", "source.lsn: missing"},
+    {"{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1,\"lsn\":\"12\"}}",
+     "source.lsn: not an integer"},
+    {"{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1,\"lsn\":-1}}", "source.lsn: out of range"},
+    {"{\"op\":\"c\",\"after\":{},\"source\":{\"lsn\":1}}", "source.ts_ms: missing"},
+    {"{\"op\":\"c\",\"after\":null," SRC "}", "after: missing"},
+    {"{\"op\":\"u\"," SRC "}", "after: missing"},
+    {"{\"op\":\"d\",\"before\":null," SRC "}", "before: missing"},
+    {"{\"op\":\"d\",\"before\":{\"game_id\":0}," SRC "}", "before.id: missing"},
+    {AFTER("\"game_id\":1"), "after.id: missing"},
+    {AFTER("\"id\":\"512\",\"game_id\":1"), "after.id: not an integer"},
+    {AFTER("\"id\":5.5,\"game_id\":1"), "after.id: not an integer"},
+    {AFTER("\"id\":1e30,\"game_id\":1"), "after.id: not an integer"},
+    {AFTER("\"id\":0,\"game_id\":1"), "after.id: out of range"},
+    {AFTER("\"id\":99999999999999999999,\"game_id\":1"),
+     "message: invalid JSON at position 58: too big integer near '99999999999999999999'"},
+    {AFTER("\"id\":1"), "after.game_id: missing"},
+    {AFTER("\"id\":1,\"game_id\":2147483648"), "after.game_id: out of range"},
+    {AFTER("\"id\":1,\"game_id\":0"), "after.game_id: out of range"},
+    {AFTER("\"id\":1,\"game_id\":1,\"finished_at\":17"), "after.finished_at: not a string"},
+    {AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17 03:45:42Z\""),
+     "after.finished_at: not an ISO-8601 UTC timestamp"},
+    {AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17T03:45:42.1234567890Z\""),
+     "after.finished_at: not an ISO-8601 UTC timestamp"},
+    {AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17T03:45:42+01:00\""),
+     "after.finished_at: not an ISO-8601 UTC timestamp"},
+    {AFTER("\"id\":1,\"game_id\":1,\"extras\":{\"a\":1}"), "after.extras: not a string"},
+    {AFTER("\"id\":1,\"game_id\":1,\"game_slug\":\"Bad Slug\""),
+     "after.game_slug: not a valid name"},
+    {AFTER("\"id\":1,\"game_id\":1,\"game_type\":7"), "after.game_type: not a string"},
+    {AFTER("\"id\":1,\"game_id\":1,\"game_slug\":\"" NAME_65 "\""),
+     "after.game_slug: not a valid name"},
+    {"{\"op\":\"cu\"," SRC "}", "op: unknown value"},
+    {"{\"op\":\"\"," SRC "}", "op: unknown value"},
+};
 
 static void test_rejections(void)
 {
@@ -168,51 +224,19 @@ static void test_rejections(void)
     big[sizeof big - 1] = '\0';
     big[0] = '{';
     big[sizeof big - 2] = '}';
-    ds_round_event ev;
-    char reason[DS_REASON_MAX];
-    ok(ds_decode_round(big, strlen(big), 1024, &ev, reason) == DECODE_REJECTED, "oversized rejected");
+    dsc_round_event_t ev;
+    char reason[DSC_REASON_MAX];
+    ok(dsc_decode_round(big, strlen(big), 1024, &ev, reason) == DSC_DECODE_REJECTED, "oversized rejected");
     is_str(reason, "message: too large (2047 bytes, limit 1024)", "oversized reason");
 
     char deep[200] = "";
     for (int i = 0; i < 40; i++)
         strcat(deep, "[");
     rejects(deep, "message: nested deeper than 32 levels");
-    rejects("{\"op\":", "message: invalid JSON at position 6: unexpected token near end of file");
-    rejects("{\"op\":\"c\",\"x\":\"\xff\"}", "message: invalid JSON at position 15: unable to decode byte 0xff near '\"'");
-    rejects("[1,2]", "message: not a JSON object");
-    rejects("{\"op\":\"c\",\"op\":\"u\"}", "message: invalid JSON at position 14: duplicate object key near '\"op\"'");
-    rejects("{\"schema\":{},\"payload\":null}", "payload: not an object");
-    rejects("{\"before\":null}", "op: missing");
-    rejects("{\"op\":\"x\"," SRC "}", "op: unknown value");
-    rejects("{\"op\":\"c\",\"after\":{}}", "source: missing");
-    rejects("{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1}}", "source.lsn: missing");
-    rejects("{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1,\"lsn\":\"12\"}}", "source.lsn: not an integer");
-    rejects("{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1,\"lsn\":-1}}", "source.lsn: out of range");
-    rejects("{\"op\":\"c\",\"after\":{},\"source\":{\"lsn\":1}}", "source.ts_ms: missing");
-    rejects("{\"op\":\"c\",\"after\":null," SRC "}", "after: missing");
-    rejects("{\"op\":\"u\"," SRC "}", "after: missing");
-    rejects("{\"op\":\"d\",\"before\":null," SRC "}", "before: missing");
-    rejects("{\"op\":\"d\",\"before\":{\"game_id\":0}," SRC "}", "before.id: missing");
-    rejects(AFTER("\"game_id\":1"), "after.id: missing");
-    rejects(AFTER("\"id\":\"512\",\"game_id\":1"), "after.id: not an integer");
-    rejects(AFTER("\"id\":5.5,\"game_id\":1"), "after.id: not an integer");
-    rejects(AFTER("\"id\":1e30,\"game_id\":1"), "after.id: not an integer");
-    rejects(AFTER("\"id\":0,\"game_id\":1"), "after.id: out of range");
-    rejects(AFTER("\"id\":99999999999999999999,\"game_id\":1"),
-            "message: invalid JSON at position 58: too big integer near '99999999999999999999'");
-    rejects(AFTER("\"id\":1"), "after.game_id: missing");
-    rejects(AFTER("\"id\":1,\"game_id\":2147483648"), "after.game_id: out of range");
-    rejects(AFTER("\"id\":1,\"game_id\":0"), "after.game_id: out of range");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"finished_at\":17"), "after.finished_at: not a string");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17 03:45:42Z\""),
-            "after.finished_at: not an ISO-8601 UTC timestamp");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17T03:45:42.1234567890Z\""),
-            "after.finished_at: not an ISO-8601 UTC timestamp");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"finished_at\":\"2026-01-17T03:45:42+01:00\""),
-            "after.finished_at: not an ISO-8601 UTC timestamp");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"extras\":{\"a\":1}"), "after.extras: not a string");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"game_slug\":\"Bad Slug\""), "after.game_slug: not a valid name");
-    rejects(AFTER("\"id\":1,\"game_id\":1,\"game_type\":7"), "after.game_type: not a string");
+    for (size_t i = 0; i < sizeof rejections / sizeof rejections[0]; i++)
+        rejects(rejections[i].json, rejections[i].reason);
+    accepts(AFTER("\"id\":1,\"game_id\":1,\"game_slug\":\"" NAME_64 "\""),
+            "a game_slug of DATASTREAM_NAME_MAX bytes");
     const char *bad_decimal =
         "{\"schema\":{\"fields\":[{\"field\":\"after\",\"fields\":[{\"name\":\"org.apache.kafka.connect.data.Decimal\","
         "\"parameters\":{\"scale\":\"0\"},\"field\":\"id\"}]}]},"

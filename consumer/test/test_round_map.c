@@ -4,33 +4,33 @@
 #include "round_map.h"
 #include "tap.h"
 
-static const ds_game_ref games[] = {
+static const dsc_game_ref_t games[] = {
     {1, "crash", "multiplier"},
     {7, "double", "color"},
 };
-static const ds_game_registry registry = {games, 2};
+static const dsc_game_registry_t registry = {games, 2};
 
-static char *map_json(const char *event, ds_map_result *result)
+static char *map_json(const char *event, dsc_map_result_e *result)
 {
-    ds_round_event ev;
-    char reason[DS_REASON_MAX];
+    dsc_round_event_t ev;
+    char reason[DSC_REASON_MAX];
     char *json = NULL;
     const char *slug, *type;
-    if (ds_decode_round(event, strlen(event), 65536, &ev, reason) != DECODE_OK) {
+    if (dsc_decode_round(event, strlen(event), 65536, &ev, reason) != DSC_DECODE_OK) {
         printf("# decode failed: %s\n", reason);
-        *result = MAP_NO_MEMORY;
+        *result = DSC_MAP_NO_MEMORY;
         return NULL;
     }
-    *result = ds_round_map(&ev, &registry, &json, &slug, &type);
-    ds_round_event_free(&ev);
+    *result = dsc_round_map(&ev, &registry, &json, &slug, &type);
+    dsc_round_event_free(&ev);
     return json;
 }
 
 static void check(const char *event, const char *want, const char *what)
 {
-    ds_map_result r;
+    dsc_map_result_e r;
     char *json = map_json(event, &r);
-    ok(r == MAP_OK, "%s: mapped", what);
+    ok(r == DSC_MAP_OK, "%s: mapped", what);
     is_str(json, want, "%s: exact JSON", what);
     free(json);
 }
@@ -81,14 +81,14 @@ int main(void)
           "\"finished_at\":null,\"extras\":\"line\\nbreak\\t\\u0002\",\"timestamp\":1768621542123}",
           "control characters escaped");
 
-    ds_map_result r;
+    dsc_map_result_e r;
     char *json = map_json("{\"op\":\"c\",\"after\":{\"id\":9,\"game_id\":42}," SRC "}", &r);
-    ok(r == MAP_UNKNOWN_GAME && json == NULL, "unknown game is reported");
+    ok(r == DSC_MAP_UNKNOWN_GAME && json == NULL, "unknown game is reported");
     json = map_json("{\"op\":\"c\",\"after\":{\"id\":9,\"game_id\":42,\"game_slug\":\"x\"}," SRC "}", &r);
-    ok(r == MAP_UNKNOWN_GAME && json == NULL, "slug column alone is not enough for an unknown game");
+    ok(r == DSC_MAP_UNKNOWN_GAME && json == NULL, "slug column alone is not enough for an unknown game");
 
-    ds_game_row row = {1, "crash", "multiplier", (char *)"Crash \"X\""};
-    char *g = ds_game_json(&row);
+    dsc_game_row_t row = {1, "crash", "multiplier", (char *)"Crash \"X\""};
+    char *g = dsc_game_json(&row);
     is_str(g, "{\"id\":1,\"slug\":\"crash\",\"name\":\"Crash \\\"X\\\"\",\"type\":\"multiplier\"}",
            "registry entry JSON");
     free(g);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 
 static u_char  auth_secret[] = "fuzz-auth-secret";
@@ -46,48 +47,19 @@ static const char  *header_names[] = {
 };
 
 
-/* ---------------------------------------------------------------- stubs */
+/* ------------------------------------- nginx runtime and Redis stand-ins */
 
-ngx_str_t *
-ds_header_in(ngx_http_request_t *r, const char *name, size_t len)
-{
-    int  i;
-
-    for (i = 2; i <= 7; i++) {
-        if (st.len[i] && strlen(header_names[i]) == len
-            && strncasecmp(header_names[i], name, len) == 0)
-        {
-            return &st.headers[i - 2].value;
-        }
-    }
-
-    return NULL;
-}
-
+/* the answer ds_send_body hands to nginx's filters */
 ngx_int_t
-ds_header_set(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+ngx_http_send_header(ngx_http_request_t *r)
 {
+    st.status = r->headers_out.status;
     return NGX_OK;
 }
 
 ngx_int_t
-ds_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
+ngx_http_output_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    st.status = status;
-    return NGX_OK;
-}
-
-ngx_int_t
-ds_send_error(ngx_http_request_t *r, ngx_uint_t status, const char *fmt, ...)
-{
-    st.status = status;
-    return NGX_OK;
-}
-
-ngx_int_t
-ds_send_unavailable(ngx_http_request_t *r)
-{
-    st.status = NGX_HTTP_SERVICE_UNAVAILABLE;
     return NGX_OK;
 }
 
@@ -113,84 +85,12 @@ key_kind(void)
     return DS_KIND_NONE;
 }
 
+/* a key record (HGETALL reply) from fields 8 and 9 */
 static void
-key_fill(ds_key_t *key)
+record(ds_reply_t *reply)
 {
-    memset(key, 0, sizeof(*key));
-    key->kind = key_kind();
-    key->origins_len = st.len[8] < DS_ORIGINS_MAX ? st.len[8] : DS_ORIGINS_MAX;
-    if (key->origins_len) {
-        memcpy(key->origins, st.data[8], key->origins_len);
-    }
-}
+    ds_reply_t  *el;
 
-ngx_int_t
-ds_keycache_get(const u_char *hash, ds_key_t *key)
-{
-    if (st.lookup == 3) {
-        return NGX_ERROR;              /* not cached */
-    }
-
-    if (st.lookup == 2) {
-        return NGX_DECLINED;
-    }
-
-    key_fill(key);
-    return NGX_OK;
-}
-
-void
-ds_keycache_put(const u_char *hash, ds_key_t *key, ngx_msec_t ttl)
-{
-}
-
-/* a token's key, looked up by key id (same outcomes as by hash) */
-ngx_int_t
-ds_keycache_get_id(const u_char *id, ds_key_t *key, u_char *hash)
-{
-    ngx_int_t  rc = ds_keycache_get(id, key);
-
-    if (rc == NGX_OK) {
-        memset(hash, '0', DS_KEY_HASH_HEX_LEN);
-        memcpy(hash, id, DS_KEY_ID_LEN);
-        memcpy(key->id, id, DS_KEY_ID_LEN);
-    }
-
-    return rc;
-}
-
-void
-ds_keycache_put_id_unknown(const u_char *id, ngx_msec_t ttl)
-{
-}
-
-ngx_str_t *
-ds_prefixed(ngx_http_request_t *r, const char *suffix, ngx_str_t *name)
-{
-    static ngx_str_t  k = ngx_string("ds:apikey:x");
-
-    return &k;
-}
-
-void
-ds_cmd_set(ds_cmd_t *cmd, int argc, ...)
-{
-    cmd->argc = argc;
-}
-
-void
-ds_cmd_set_str(ds_cmd_t *cmd, int i, ngx_str_t *s)
-{
-}
-
-/* answers the key lookup at once with an HGETALL reply from fields 8 and 9 */
-ngx_int_t
-ds_redis_batch(ngx_http_request_t *r, ds_cmd_t *cmds, ngx_uint_t n,
-    ds_batch_handler_pt handler)
-{
-    ds_reply_t  *reply, *el;
-
-    reply = ngx_pcalloc(fuzz_pool, sizeof(ds_reply_t));
     el = ngx_pcalloc(fuzz_pool, 4 * sizeof(ds_reply_t));
     reply->type = 2;                    /* REDIS_REPLY_ARRAY */
     reply->element = el;
@@ -201,10 +101,102 @@ ds_redis_batch(ngx_http_request_t *r, ds_cmd_t *cmds, ngx_uint_t n,
     ngx_str_set(&el[2].str, "origins");
     el[3].str.data = fuzz_dup(st.data[8], st.len[8]);
     el[3].str.len = st.len[8];
+}
+
+/*
+ * Redis, answering at once: HGETALL of a key with its record, the key-by-id
+ * script of a token with {hash of the id, record}, or {} when field 9 is
+ * empty (a revoked key)
+ */
+ngx_int_t
+ds_redis_batch(ngx_http_request_t *r, ds_cmds_t *cmds, ds_batch_handler_pt handler)
+{
+    ds_reply_t  *reply, *found;
+    ds_cmd_t    *cmd = &cmds->cmd[0];
+    u_char      *hash;
+
+    FUZZ_CHECK(cmds->n == 1);
+
+    reply = ngx_pcalloc(fuzz_pool, sizeof(ds_reply_t));
+
+    if (cmd->argvlen[0] == 7 && memcmp(cmd->argv[0], "HGETALL", 7) == 0) {
+        record(reply);
+        handler(r, reply, 1);
+        return NGX_OK;
+    }
+
+    /* the script's one argument, last: the key id */
+    FUZZ_CHECK(cmd->argc == 6 && cmd->argvlen[5] == DATASTREAM_APIKEY_ID_LEN);
+
+    reply->type = 2;
+    if (st.len[9]) {
+        found = ngx_pcalloc(fuzz_pool, 2 * sizeof(ds_reply_t));
+        hash = ngx_pnalloc(fuzz_pool, DATASTREAM_APIKEY_HASH_HEX_LEN);
+        memset(hash, '0', DATASTREAM_APIKEY_HASH_HEX_LEN);
+        memcpy(hash, cmd->argv[5], DATASTREAM_APIKEY_ID_LEN);
+        found[0].type = 1;              /* REDIS_REPLY_STRING */
+        found[0].str.data = hash;
+        found[0].str.len = DATASTREAM_APIKEY_HASH_HEX_LEN;
+        record(&found[1]);
+        reply->element = found;
+        reply->elements = 2;
+    }
 
     handler(r, reply, 1);
 
     return NGX_OK;
+}
+
+
+/*
+ * The key cache as the control byte asks, through the real cache: every
+ * input starts later than the last entry's lifetime, so no input sees
+ * another's entries.
+ */
+static void
+seed_cache(const u_char *hash)
+{
+    ds_key_t  key;
+
+    ngx_current_msec += 1000000;
+
+    if (st.lookup == 3) {
+        return;
+    }
+
+    if (st.lookup == 2) {
+        ds_keycache_put(hash, NULL, 5000);
+        return;
+    }
+
+    memset(&key, 0, sizeof(key));
+    key.kind = key_kind();
+    memcpy(key.id, hash, DATASTREAM_APIKEY_ID_LEN);
+    key.origins_len = st.len[8] <= DATASTREAM_ORIGINS_MAX ? st.len[8] : 0;
+    key.origins = st.data[8];
+    ds_keycache_put(hash, &key, 5000);
+}
+
+
+/* the hash the presented credential names (a token: by its key id) */
+static void
+credential_hash(ngx_http_request_t *r, ds_cred_t *cred, u_char *hash)
+{
+    u_char       digest[SHA256_DIGEST_LENGTH];
+    ds_key_t     key;
+    const char  *err;
+
+    memset(hash, '0', DATASTREAM_APIKEY_HASH_HEX_LEN);
+
+    if (cred->type == DS_CRED_KEY) {
+        FUZZ_CHECK(SHA256(cred->value.data, cred->value.len, digest) != NULL);
+        ngx_hex_dump(hash, digest, SHA256_DIGEST_LENGTH);
+
+    } else if (cred->type == DS_CRED_TOKEN
+               && ds_token_verify(r, &cred->value, &key, &err) == NGX_OK)
+    {
+        memcpy(hash, key.id, DATASTREAM_APIKEY_ID_LEN);
+    }
 }
 
 
@@ -285,6 +277,59 @@ sign_token(int field)
 }
 
 
+/*
+ * The decision alone, on facts taken from the input: the record of fields
+ * 8/9 (a lookup outcome from the control byte) and the Origin header.
+ */
+static void
+check_decide(ds_cred_t *cred)
+{
+    ds_auth_facts_t    f;
+    ds_auth_verdict_t  v;
+    ds_key_t           key;
+    ngx_str_t          origin;
+    ngx_uint_t         i;
+
+    memset(&key, 0, sizeof(key));
+    key.kind = key_kind();
+    key.origins = st.data[8];
+    key.origins_len = st.len[8];
+    origin.data = st.data[5];
+    origin.len = st.len[5];
+
+    memset(&f, 0, sizeof(f));
+    f.cred = cred->type;
+    f.kind = cred->type == DS_CRED_KEY ? ds_parse_key(cred->value.data, cred->value.len)
+                                       : (st.len[9] && st.data[9][0] == 'p' ? DS_KIND_PK
+                                                                           : DS_KIND_SK);
+    f.token_rc = st.len[1] && (st.data[1][0] & 1) ? NGX_ERROR : NGX_OK;
+    f.key = &key;
+    f.origin = st.len[5] ? &origin : NULL;
+
+    for (i = DS_LOOKUP_NONE; i <= DS_LOOKUP_FAILED; i++) {
+        f.lookup = (ds_lookup_e) i;
+        v = ds_auth_decide(&f);
+
+        FUZZ_CHECK(v.verdict <= DS_VERDICT_ADMIT);
+        FUZZ_CHECK((v.verdict == DS_VERDICT_REFUSE) == (v.error != NULL));
+        FUZZ_CHECK(v.verdict == DS_VERDICT_REFUSE
+                   ? (v.status == NGX_HTTP_UNAUTHORIZED || v.status == NGX_HTTP_FORBIDDEN
+                      || v.status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                   : v.status == 0);
+        FUZZ_CHECK(v.verdict != DS_VERDICT_LOOKUP || f.lookup == DS_LOOKUP_NONE);
+
+        if (v.verdict == DS_VERDICT_ADMIT) {
+            FUZZ_CHECK(f.lookup == DS_LOOKUP_FOUND);
+            FUZZ_CHECK(f.cred != DS_CRED_TOKEN || f.token_rc == NGX_OK);
+            FUZZ_CHECK(f.cred == DS_CRED_KEY || f.cred == DS_CRED_TOKEN);
+            FUZZ_CHECK(key.kind == f.kind);
+            FUZZ_CHECK(v.allow_origin == (key.kind == DS_KIND_PK));
+            FUZZ_CHECK(key.kind != DS_KIND_PK || listed(origin.data, origin.len));
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -292,9 +337,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ngx_http_datastream_loc_conf_t   dlcf;
     static ngx_http_datastream_main_conf_t  tcf;
     ngx_http_request_t                      r;
+    ngx_connection_t                        conn;
     void                                   *main_conf[1], *loc_conf[1], *ctxs[1];
     ds_ctx_t                                ctx;
     ds_cred_t                               cred, rest;
+    ngx_table_elt_t                        *h;
+    u_char                                  hash[DATASTREAM_APIKEY_HASH_HEX_LEN];
     const uint8_t                          *p = data, *end = data + size, *nl;
     int                                     i, websocket;
 
@@ -335,7 +383,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     memset(&r, 0, sizeof(r));
+    memset(&conn, 0, sizeof(conn));
     memset(&ctx, 0, sizeof(ctx));
+    conn.log = ngx_cycle->log;
+    r.connection = &conn;
     dlcf.auth = 1;
     dmcf.key_cache_ttl = 5000;
     main_conf[0] = &dmcf;
@@ -351,6 +402,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.headers_in.authorization = st.len[3] ? &st.headers[1] : NULL;
     r.headers_in.referer = st.len[7] ? &st.headers[5] : NULL;
 
+    /* two elements per list part, so lookups cross parts */
+    FUZZ_CHECK(ngx_list_init(&r.headers_in.headers, fuzz_pool, 2, sizeof(ngx_table_elt_t))
+               == NGX_OK);
+    FUZZ_CHECK(ngx_list_init(&r.headers_out.headers, fuzz_pool, 2, sizeof(ngx_table_elt_t))
+               == NGX_OK);
+
+    for (i = 2; i <= 7; i++) {
+        if (st.len[i]) {
+            h = ngx_list_push(&r.headers_in.headers);
+            *h = st.headers[i - 2];
+        }
+    }
+
     rest = ds_cred_rest(&r);
     FUZZ_CHECK(in_input(&rest.value));
     FUZZ_CHECK(rest.type != DS_CRED_KEY
@@ -359,6 +423,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cred = ds_cred_stream(&r, websocket);
     FUZZ_CHECK(in_input(&cred.value));
     FUZZ_CHECK((cred.type == DS_CRED_NONE) == (cred.value.len == 0));
+
+    credential_hash(&r, &cred, hash);
+    seed_cache(hash);
+    check_decide(&cred);
 
     ds_auth_start(&r, &ctx, &cred, admitted);
 

@@ -229,15 +229,12 @@ ngx_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 }
 
 
-/* enough of ngx_snprintf for the module's formats: %s %*s %V %T %d %ui %i */
+/* enough of ngx_vslprintf for the module's formats: %s %*s %V %T %d %ui %i */
 u_char *
-ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list ap)
 {
-    u_char     *p = buf, *last = buf + max, tmp[32], *t;
+    u_char     *p = buf, tmp[32], *t;
     const char *f = fmt;
-    va_list     ap;
-
-    va_start(ap, fmt);
 
     while (*f && p < last) {
         size_t      width = (size_t) -1;
@@ -318,9 +315,106 @@ ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
         }
     }
 
+    return p;
+}
+
+
+u_char *
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   ap;
+
+    va_start(ap, fmt);
+    p = ngx_vslprintf(buf, buf + max, fmt, ap);
     va_end(ap);
 
     return p;
+}
+
+
+/* nginx's JSON string escaping: with dst NULL, the bytes it adds */
+uintptr_t
+ngx_escape_json(u_char *dst, u_char *src, size_t size)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+    u_char               ch;
+    ngx_uint_t           len;
+
+    if (dst == NULL) {
+        len = 0;
+
+        while (size--) {
+            ch = *src++;
+            if (ch == '\\' || ch == '"') {
+                len++;
+            } else if (ch <= 0x1f) {
+                len += (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\b'
+                        || ch == '\f') ? 1 : sizeof("\\u001F") - 2;
+            }
+        }
+
+        return (uintptr_t) len;
+    }
+
+    while (size--) {
+        ch = *src++;
+
+        if (ch > 0x1f) {
+            if (ch == '\\' || ch == '"') {
+                *dst++ = '\\';
+            }
+            *dst++ = ch;
+            continue;
+        }
+
+        *dst++ = '\\';
+
+        switch (ch) {
+        case '\n': *dst++ = 'n'; break;
+        case '\r': *dst++ = 'r'; break;
+        case '\t': *dst++ = 't'; break;
+        case '\b': *dst++ = 'b'; break;
+        case '\f': *dst++ = 'f'; break;
+        default:
+            *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
+            *dst++ = '0' + (ch >> 4);
+            *dst++ = hex[ch & 0xf];
+        }
+    }
+
+    return (uintptr_t) dst;
+}
+
+
+void *
+ngx_list_push(ngx_list_t *l)
+{
+    void             *elt;
+    ngx_list_part_t  *last;
+
+    last = l->last;
+
+    if (last->nelts == l->nalloc) {
+        last = ngx_palloc(l->pool, sizeof(ngx_list_part_t));
+        last->elts = ngx_palloc(l->pool, l->nalloc * l->size);
+        last->nelts = 0;
+        last->next = NULL;
+        l->last->next = last;
+        l->last = last;
+    }
+
+    elt = (char *) last->elts + l->size * last->nelts;
+    last->nelts++;
+
+    return elt;
+}
+
+
+ngx_chain_t *
+ngx_alloc_chain_link(ngx_pool_t *pool)
+{
+    return ngx_palloc(pool, sizeof(ngx_chain_t));
 }
 
 

@@ -87,15 +87,24 @@ ngx_pcalloc(ngx_pool_t *pool, size_t size)
 }
 
 
+/*
+ * Outside any pool, as nginx's: what the module keeps across requests (the
+ * key cache) outlives an input and is released with ngx_free (free).
+ */
 void *
 ngx_alloc(size_t size, ngx_log_t *log)
 {
-    return fuzz_alloc(size);
+    return malloc(size);
 }
 
 
 static ngx_time_t            fuzz_time = { FUZZ_NOW, 0, 0 };
 volatile ngx_time_t         *ngx_cached_time = &fuzz_time;
+volatile ngx_msec_t          ngx_current_msec;
+
+static ngx_log_t             fuzz_log;
+static ngx_cycle_t           fuzz_cycle = { .log = &fuzz_log };
+volatile ngx_cycle_t        *ngx_cycle = &fuzz_cycle;
 
 ngx_module_t                 ngx_http_datastream_module;
 ngx_uint_t                   ngx_pagesize = 4096;

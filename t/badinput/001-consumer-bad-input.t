@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/../lib", "$FindBin::Bin/../consumer/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use DataStream::Stack;
+use DataStream::Keys;
 use ConsumerTest::Nats;
 
 my $LIMIT = 1048576;    # MAX_MESSAGE_BYTES default
@@ -103,7 +104,7 @@ my $nats = ConsumerTest::Nats->new($stack->port('nats'));
 my $dlq = $nats->subscribe('dlq.>');
 $nats->js_publish('datastream.public.games',
     '{"before":null,"after":{"id":1,"slug":"crash","name":"Crash","type":"multiplier"},"source":{"ts_ms":1,"lsn":1},"op":"r","ts_ms":1}');
-DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HGET', 'ds:game_ids', 1) =~ /^crash\s*$/  }, 20);
+DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HGET', rkey('game_ids'), 1) =~ /^crash\s*$/  }, 20);
 
 my $round = 1000;
 for my $case (@cases) {
@@ -113,7 +114,7 @@ for my $case (@cases) {
     $nats->js_publish('datastream.public.rounds', ev(id => $next, lsn => 1000 + $next));
     my ($dead) = $nats->messages($dlq, 1, 30);
     my $applied = eval {
-        DataStream::Stack::wait_until("round $next", sub { $stack->redis_cli('ZCOUNT', 'ds:h:game:crash', $next, $next) == 1 }, 30)
+        DataStream::Stack::wait_until("round $next", sub { $stack->redis_cli('ZCOUNT', rkey('history_game', 'crash'), $next, $next) == 1 }, 30)
     };
     my %got = (
         subject   => $dead && $dead->{subject},

@@ -42,6 +42,7 @@ use JSON::PP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use DataStream::Stack;
+use DataStream::Keys;
 use DataStream::Client qw(http_request sse_connect);
 use ConsumerTest::Nats;
 
@@ -250,7 +251,7 @@ sub js_publish_checked {
     } @GAMES;
     js_publish_checked($games, 'datastream.public.games', \@g) or die "games not stored\n";
     $games->close;
-    DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', 'ds:games') == 4 }, 30);
+    DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', rkey('games')) == 4 }, 30);
 }
 
 # ------------------------------------------------------------------ children
@@ -497,12 +498,12 @@ for my $pid (@watchers) { kill 'TERM', $pid; waitpid $pid, 0 }
 my %exp_key;    # redis key => { round_id => json }
 for my $id (@survivors) {
     my $e = $expected{$id};
-    $exp_key{"ds:h:game:$e->{game}{slug}"}{$id} = $e->{json};
-    $exp_key{"ds:h:type:$e->{game}{type}"}{$id} = $e->{json};
+    $exp_key{rkey('history_game', $e->{game}{slug})}{$id} = $e->{json};
+    $exp_key{rkey('history_type', $e->{game}{type})}{$id} = $e->{json};
 }
 my ($missing, $dup_model, $extra, $wrong) = (0, 0, 0, 0);
 for my $g (@GAMES) {
-    for my $key ("ds:h:game:$g->{slug}", "ds:h:type:$g->{type}") {
+    for my $key (rkey('history_game', $g->{slug}), rkey('history_type', $g->{type})) {
         my @flat = split /\n/, $stack->redis_cli('ZRANGE', $key, 0, -1, 'WITHSCORES');
         my %got;
         while (my ($member, $score) = splice @flat, 0, 2) {
@@ -524,10 +525,10 @@ for my $g (@GAMES) {
         is $latest, $exp->{$newest}, "latest of $key";
     }
     my $res = http_request(GET => "http://127.0.0.1:$http/api/latest/$g->{slug}", headers => { 'X-API-Key' => $key });
-    my ($newest) = sort { $b <=> $a } keys %{ $exp_key{"ds:h:game:$g->{slug}"} };
+    my ($newest) = sort { $b <=> $a } keys %{ $exp_key{rkey('history_game', $g->{slug})} };
     my $body = $res->{content} // '';
     $body =~ s/,"value":(?:"[^"]*"|null)\}$/}/;
-    is $body, $exp_key{"ds:h:game:$g->{slug}"}{$newest}, "GET /api/latest/$g->{slug}";
+    is $body, $exp_key{rkey('history_game', $g->{slug})}{$newest}, "GET /api/latest/$g->{slug}";
 }
 is $missing, 0, 'no surviving round missing from its histories';
 is $dup_model, 0, 'no round twice in a history';

@@ -5,9 +5,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../consumer/lib";
+use lib "$FindBin::Bin/../lib", "$FindBin::Bin/../consumer/lib";
 use Test::More;
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event round_json);
 
 my $s = ConsumerTest::Stack->new;
@@ -18,15 +19,15 @@ my $watch = ConsumerTest::Nats->new($s->port('nats'));
 my $sid = $watch->subscribe('rounds.game.crash');
 
 $s->publish_games(game_event(op => 'c', id => 1, slug => 'crash', type => 'multiplier', lsn => 1));
-ConsumerTest::Stack::wait_until('game', 10, sub { ($s->redis('HGET', 'ds:game_ids', 1) // '') eq 'crash' });
+ConsumerTest::Stack::wait_until('game', 10, sub { ($s->redis('HGET', rkey('game_ids'), 1) // '') eq 'crash' });
 
 $s->stop('nginx', 'TERM');
 my $insert = round_json(id => 7, lsn => 10, %rj, extras => '{"point": "1.50"}');
 my $update = round_json(id => 7, lsn => 11, %rj, extras => '{"point": "2.50"}');
 $s->publish_rounds(round_event(op => 'c', id => 7, lsn => 10, extras => '{"point": "1.50"}'));
-ConsumerTest::Stack::wait_until('insert applied', 20, sub { ($s->redis('ZRANGE', 'ds:h:game:crash', 0, -1) // '') eq $insert });
+ConsumerTest::Stack::wait_until('insert applied', 20, sub { ($s->redis('ZRANGE', rkey('history_game', 'crash'), 0, -1) // '') eq $insert });
 $s->publish_rounds(round_event(op => 'u', id => 7, lsn => 11, extras => '{"point": "2.50"}'));
-ConsumerTest::Stack::wait_until('update applied', 20, sub { ($s->redis('ZRANGE', 'ds:h:game:crash', 0, -1) // '') eq $update });
+ConsumerTest::Stack::wait_until('update applied', 20, sub { ($s->redis('ZRANGE', rkey('history_game', 'crash'), 0, -1) // '') eq $update });
 $s->start_nginx;
 ConsumerTest::Stack::wait_until('drained', 60, sub { $s->consumer_lag('cdc-public-rounds') == 0 });
 

@@ -5,11 +5,12 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../consumer/lib";
+use lib "$FindBin::Bin/../lib", "$FindBin::Bin/../consumer/lib";
 use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event);
 
 my $RESTARTS = $ENV{DS_CHAOS_NATS_RESTARTS} // 12;
@@ -18,7 +19,7 @@ $s->start_all;
 my %env = (LOG_LEVEL => 'info', NAK_DELAY_MAX_MS => 1000, HISTORY_MAX => 100000);
 $s->start_consumer(undef, %env);
 $s->publish_games(game_event(op => 'c', id => 1, slug => 'crash', type => 'multiplier', lsn => 1));
-ConsumerTest::Stack::wait_until('game', 20, sub { ($s->redis('HGET', 'ds:game_ids', 1) // '') eq 'crash' });
+ConsumerTest::Stack::wait_until('game', 20, sub { ($s->redis('HGET', rkey('game_ids'), 1) // '') eq 'crash' });
 
 my ($id, $survived, $status) = (0, 0, undef);
 for my $round (1 .. $RESTARTS) {
@@ -48,8 +49,8 @@ for my $round (1 .. $RESTARTS) {
 is $survived, $RESTARTS, "the consumer survived $RESTARTS NATS restarts";
 SKIP: {
     skip 'consumer died', 2 if defined $status;
-    eval { ConsumerTest::Stack::wait_until('all rounds', 120, sub { ($s->redis('ZCARD', 'ds:h:game:crash') // 0) == $id }) };
-    is $s->redis('ZCARD', 'ds:h:game:crash'), $id, 'every round applied'
+    eval { ConsumerTest::Stack::wait_until('all rounds', 120, sub { ($s->redis('ZCARD', rkey('history_game', 'crash')) // 0) == $id }) };
+    is $s->redis('ZCARD', rkey('history_game', 'crash')), $id, 'every round applied'
         or diag sprintf 'stream holds %s rounds messages; durable lag %s',
             $s->nats->js_api('STREAM.INFO.DebeziumStream')->{state}{messages}, $s->consumer_lag('cdc-public-rounds');
     is $s->stop('consumer', 'TERM'), 0, 'clean exit';

@@ -3,9 +3,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event truncate_event wrap_schema round_json);
 
 my $s = ConsumerTest::Stack->new;
@@ -17,8 +18,8 @@ my $game_sid = $watch->subscribe('rounds.game.crash');
 my $type_sid = $watch->subscribe('rounds.type.multiplier');
 
 $s->publish_games(game_event(op => 'r', id => 1, slug => 'crash', name => 'Crash', type => 'multiplier', lsn => 5));
-ConsumerTest::Stack::wait_until('game registry', 10, sub { $s->redis('HGET', 'ds:game_ids', 1) eq 'crash' });
-is $s->redis('HGET', 'ds:games', 'crash'), '{"id":1,"slug":"crash","name":"Crash","type":"multiplier"}',
+ConsumerTest::Stack::wait_until('game registry', 10, sub { $s->redis('HGET', rkey('game_ids'), 1) eq 'crash' });
+is $s->redis('HGET', rkey('games'), 'crash'), '{"id":1,"slug":"crash","name":"Crash","type":"multiplier"}',
     'games registry entry';
 
 # snapshot read: history only, no live publication
@@ -32,10 +33,10 @@ my @want = (
     round_json(id => 101, lsn => 20, slug => 'crash', type => 'multiplier'),
     round_json(id => 102, lsn => 30, slug => 'crash', type => 'multiplier', finished_at => undef, extras => undef),
 );
-ConsumerTest::Stack::wait_until('three rounds', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 3 });
-is_deeply [ $s->redis_list('ZRANGE', 'ds:h:game:crash', 0, -1) ], \@want, 'game history holds the exact round objects';
-is_deeply [ $s->redis_list('ZRANGE', 'ds:h:type:multiplier', 0, -1) ], \@want, 'type history too';
-is $s->redis('ZREVRANGE', 'ds:h:game:crash', 0, 0), $want[2], 'latest is the highest round id';
+ConsumerTest::Stack::wait_until('three rounds', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 3 });
+is_deeply [ $s->redis_list('ZRANGE', rkey('history_game', 'crash'), 0, -1) ], \@want, 'game history holds the exact round objects';
+is_deeply [ $s->redis_list('ZRANGE', rkey('history_type', 'multiplier'), 0, -1) ], \@want, 'type history too';
+is $s->redis('ZREVRANGE', rkey('history_game', 'crash'), 0, 0), $want[2], 'latest is the highest round id';
 
 my @game_msgs = $watch->messages($game_sid, 2, 10);
 is_deeply [ map { $_->{data} } @game_msgs ], [ @want[1, 2] ], 'NATS rounds.game.crash got the inserts only, in order';
@@ -44,44 +45,44 @@ is_deeply [ map { $_->{data} } @type_msgs ], [ @want[1, 2] ], 'NATS rounds.type.
 ConsumerTest::Stack::wait_until('nchan', 10, sub { $s->nchan_messages('game.crash') == 2 });
 is $s->nchan_messages('game.crash'), 2, 'nchan game channel got two messages';
 is $s->nchan_messages('type.multiplier'), 2, 'nchan type channel got two messages';
-is $s->redis('HGET', 'ds:rv:101', 'pub'), sprintf('%020d', 20), 'publication recorded in the version hash';
+is $s->redis('HGET', rkey('round_version', 101), 'pub'), sprintf('%020d', 20), 'publication recorded in the version hash';
 
 # update: replaces the member, published
 $s->publish_rounds(round_event(op => 'u', id => 101, lsn => 40, extras => '{"point": "9.99"}'));
 my $updated = round_json(id => 101, lsn => 40, slug => 'crash', type => 'multiplier', extras => '{"point": "9.99"}');
 my ($u) = $watch->messages($game_sid, 1, 10);
 is $u->{data}, $updated, 'update published';
-is_deeply [ $s->redis_list('ZRANGEBYSCORE', 'ds:h:game:crash', 101, 101) ], [$updated], 'update replaced the round in history';
-is $s->redis('ZCARD', 'ds:h:game:crash'), 3, 'no duplicate member after update';
+is_deeply [ $s->redis_list('ZRANGEBYSCORE', rkey('history_game', 'crash'), 101, 101) ], [$updated], 'update replaced the round in history';
+is $s->redis('ZCARD', rkey('history_game', 'crash')), 3, 'no duplicate member after update';
 
 # delete newest: latest falls back
 $s->publish_rounds(round_event(op => 'd', id => 102, lsn => 50));
-ConsumerTest::Stack::wait_until('delete', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 2 });
-is $s->redis('ZREVRANGE', 'ds:h:game:crash', 0, 0), $updated, 'latest falls back after delete';
-is $s->redis('ZCARD', 'ds:h:type:multiplier'), 2, 'deleted from the type history';
-is $s->redis('HGET', 'ds:rv:102', 'op'), 'd', 'version hash records the delete';
+ConsumerTest::Stack::wait_until('delete', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 2 });
+is $s->redis('ZREVRANGE', rkey('history_game', 'crash'), 0, 0), $updated, 'latest falls back after delete';
+is $s->redis('ZCARD', rkey('history_type', 'multiplier')), 2, 'deleted from the type history';
+is $s->redis('HGET', rkey('round_version', 102), 'op'), 'd', 'version hash records the delete';
 
 # logical decoding message: acked and ignored
 $s->publish_rounds('{"op":"m","ts_ms":1,"message":{"prefix":"x","content":"eA=="}}');
 
 # truncate empties everything; older events afterwards are ignored
 $s->publish_rounds(truncate_event(lsn => 60));
-ConsumerTest::Stack::wait_until('truncate', 10, sub { $s->redis('EXISTS', 'ds:h:game:crash') == 0 });
-is $s->redis('EXISTS', 'ds:h:type:multiplier'), 0, 'type history emptied';
-is $s->redis('GET', 'ds:truncated_lsn'), sprintf('%020d', 60), 'truncate LSN recorded';
+ConsumerTest::Stack::wait_until('truncate', 10, sub { $s->redis('EXISTS', rkey('history_game', 'crash')) == 0 });
+is $s->redis('EXISTS', rkey('history_type', 'multiplier')), 0, 'type history emptied';
+is $s->redis('GET', rkey('truncated_lsn')), sprintf('%020d', 60), 'truncate LSN recorded';
 $s->publish_rounds(round_event(op => 'c', id => 103, lsn => 55));
 $s->publish_rounds(round_event(op => 'c', id => 104, lsn => 70));
-ConsumerTest::Stack::wait_until('after truncate', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 1 });
-is_deeply [ $s->redis_list('ZRANGE', 'ds:h:game:crash', 0, -1) ],
+ConsumerTest::Stack::wait_until('after truncate', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 1 });
+is_deeply [ $s->redis_list('ZRANGE', rkey('history_game', 'crash'), 0, -1) ],
     [ round_json(id => 104, lsn => 70, slug => 'crash', type => 'multiplier') ], 'only the post-truncate round exists';
 
 # games update with a new slug moves the registry entry
 $s->publish_games(game_event(op => 'u', id => 1, slug => 'crash-x', name => 'Crash X', type => 'multiplier', lsn => 80));
-ConsumerTest::Stack::wait_until('slug change', 10, sub { $s->redis('HGET', 'ds:game_ids', 1) eq 'crash-x' });
-is $s->redis('HEXISTS', 'ds:games', 'crash'), 0, 'old slug removed from registry';
+ConsumerTest::Stack::wait_until('slug change', 10, sub { $s->redis('HGET', rkey('game_ids'), 1) eq 'crash-x' });
+is $s->redis('HEXISTS', rkey('games'), 'crash'), 0, 'old slug removed from registry';
 $s->publish_games(game_event(op => 'd', id => 1, lsn => 90));
-ConsumerTest::Stack::wait_until('game delete', 10, sub { $s->redis('HLEN', 'ds:games') == 0 });
-is $s->redis('HEXISTS', 'ds:game_ids', 1), 0, 'game delete clears the registry';
+ConsumerTest::Stack::wait_until('game delete', 10, sub { $s->redis('HLEN', rkey('games')) == 0 });
+is $s->redis('HEXISTS', rkey('game_ids'), 1), 0, 'game delete clears the registry';
 
 ConsumerTest::Stack::wait_until('metrics', 10, sub {
     ($s->metric('consumer', 'datastream_messages_processed_total{op="m",result="ignored"}') // 0) == 1 });

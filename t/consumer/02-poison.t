@@ -3,9 +3,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event round_json);
 
 my $s = ConsumerTest::Stack->new;
@@ -15,7 +16,7 @@ my $dlq = ConsumerTest::Nats->new($s->port('nats'));
 my $dlq_sid = $dlq->subscribe('dlq.>');
 
 $s->publish_games(game_event(op => 'c', id => 1, slug => 'crash', type => 'multiplier', lsn => 1));
-ConsumerTest::Stack::wait_until('game', 10, sub { $s->redis('HGET', 'ds:game_ids', 1) eq 'crash' });
+ConsumerTest::Stack::wait_until('game', 10, sub { $s->redis('HGET', rkey('game_ids'), 1) eq 'crash' });
 
 my $poison = '{"op":"c","after":{"game_id":1},"source":{"ts_ms":1,"lsn":5}}';
 $s->publish_rounds($poison);
@@ -29,8 +30,8 @@ is $dead->{headers}{'Datastream-Dlq-Reason'}, 'after.id: missing', 'reason heade
 is $dead->{headers}{'Datastream-Dlq-Subject'}, 'datastream.public.rounds', 'original subject header';
 is $dead->{headers}{'Datastream-Dlq-Stream-Seq'}, 2, 'stream sequence header';
 is $dead->{headers}{'Datastream-Dlq-Deliveries'}, 1, 'deliveries header';
-ConsumerTest::Stack::wait_until('next message', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 1 });
-is $s->redis('ZRANGE', 'ds:h:game:crash', 0, -1), round_json(id => 200, lsn => 6, slug => 'crash', type => 'multiplier'),
+ConsumerTest::Stack::wait_until('next message', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 1 });
+is $s->redis('ZRANGE', rkey('history_game', 'crash'), 0, -1), round_json(id => 200, lsn => 6, slug => 'crash', type => 'multiplier'),
     'the message after the poison one is processed';
 my $stream = $s->nats->js_api('STREAM.INFO.DataStreamDeadLetters');
 is $stream->{state}{messages}, 1, 'dead letter stored in DataStreamDeadLetters';
@@ -44,8 +45,8 @@ $s->publish_rounds(round_event(op => 'c', id => 300, game_id => 2, lsn => 10));
 ConsumerTest::Stack::wait_until('retry', 10, sub {
     ($s->metric('consumer', 'datastream_messages_processed_total{op="c",result="retried"}') // 0) >= 1 });
 $s->publish_games(game_event(op => 'c', id => 2, slug => 'double', type => 'color', lsn => 11));
-ConsumerTest::Stack::wait_until('late game', 20, sub { $s->redis('ZCARD', 'ds:h:game:double') == 1 });
-is $s->redis('ZRANGE', 'ds:h:type:color', 0, -1), round_json(id => 300, game_id => 2, lsn => 10, slug => 'double', type => 'color'),
+ConsumerTest::Stack::wait_until('late game', 20, sub { $s->redis('ZCARD', rkey('history_game', 'double')) == 1 });
+is $s->redis('ZRANGE', rkey('history_type', 'color'), 0, -1), round_json(id => 300, game_id => 2, lsn => 10, slug => 'double', type => 'color'),
     'round applied once its game arrived';
 cmp_ok $s->metric('consumer', 'datastream_redeliveries_total'), '>=', 1, 'redelivery counted';
 

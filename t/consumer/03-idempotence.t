@@ -3,9 +3,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event wrap_schema round_json);
 
 my $s = ConsumerTest::Stack->new;
@@ -35,13 +36,13 @@ is_deeply [ map { $_->{data} } @msgs ], [
     round_json(id => 502, lsn => 150, %rj),
 ], 'each live change published once; duplicates and stale events are not';
 is scalar($watch->messages($sid, 1, 1)), 0, 'nothing else published';
-is_deeply [ $s->redis_list('ZRANGE', 'ds:h:game:crash', 0, -1) ],
+is_deeply [ $s->redis_list('ZRANGE', rkey('history_game', 'crash'), 0, -1) ],
     [ round_json(id => 500, lsn => 120, %rj, extras => '{"v": 2}'), round_json(id => 502, lsn => 150, %rj) ],
     'history: newest version of 500, no 501 (deleted before its late insert), 502';
 is $s->nchan_messages('game.crash'), 3, 'nchan got the same three publications';
 
 # a redelivered event whose publication did not complete is published (once) again
-$s->redis('HDEL', 'ds:rv:502', 'pub');
+$s->redis('HDEL', rkey('round_version', 502), 'pub');
 $s->publish_rounds(round_event(op => 'c', id => 502, lsn => 150));
 my ($again) = $watch->messages($sid, 1, 10);
 is $again->{data}, round_json(id => 502, lsn => 150, %rj), 'owed publication made on redelivery';
@@ -54,14 +55,14 @@ is scalar($watch->messages($sid, 1, 1)), 0, 'but not a second time';
 $s->start_consumer('consumer2', BATCH_SIZE => 10);
 my $n = 300;
 $s->publish_rounds(map { round_event(op => 'c', id => 1000 + $_, lsn => 1000 + $_) } 1 .. $n);
-ConsumerTest::Stack::wait_until('progress', 30, sub { $s->redis('ZCARD', 'ds:h:game:crash') > 60 });
+ConsumerTest::Stack::wait_until('progress', 30, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) > 60 });
 $s->stop('consumer', 'KILL');
 $s->start_consumer('consumer', BATCH_SIZE => 10);
-ConsumerTest::Stack::wait_until('all rounds', 60, sub { $s->redis('ZCARD', 'ds:h:game:crash') == $n + 2 });
+ConsumerTest::Stack::wait_until('all rounds', 60, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == $n + 2 });
 ConsumerTest::Stack::wait_until('drained', 60, sub { $s->consumer_lag('cdc-public-rounds') == 0 });
-my @ids = map { /"round_id":(\d+)/ ? $1 : () } $s->redis_list('ZRANGE', 'ds:h:game:crash', 0, -1);
+my @ids = map { /"round_id":(\d+)/ ? $1 : () } $s->redis_list('ZRANGE', rkey('history_game', 'crash'), 0, -1);
 is_deeply \@ids, [ 500, 502, map { 1000 + $_ } 1 .. $n ], 'every round present exactly once, in id order';
-is $s->redis('ZCARD', 'ds:h:type:multiplier'), $n + 2, 'type history agrees';
+is $s->redis('ZCARD', rkey('history_type', 'multiplier')), $n + 2, 'type history agrees';
 
 my %seen;
 $seen{ $_->{data} }++ for $watch->messages($sid, $n, 30);

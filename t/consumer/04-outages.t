@@ -4,10 +4,11 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(sleep);
 use ConsumerTest::Stack;
+use DataStream::Keys;
 use ConsumerTest::Events qw(round_event game_event round_json);
 
 my $s = ConsumerTest::Stack->new;
@@ -19,7 +20,7 @@ sub ready { $s->http_get('consumer', '/readyz')->{status} }
 
 $s->publish_games(game_event(op => 'c', id => 1, slug => 'crash', type => 'multiplier', lsn => 1));
 $s->publish_rounds(round_event(op => 'c', id => 1, lsn => 10));
-ConsumerTest::Stack::wait_until('first round', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 1 });
+ConsumerTest::Stack::wait_until('first round', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 1 });
 ConsumerTest::Stack::wait_until('ready', 10, sub { ready() == 200 });
 pass 'ready with every dependency up';
 
@@ -36,7 +37,7 @@ cmp_ok $retries, '>=', 3, 'messages were retried while Redis was down';
 cmp_ok $retries, '<', 150, 'retries are paced by the NAK delay, not a busy loop';
 cmp_ok $s->metric('consumer', 'datastream_sink_errors_total{sink="redis"}'), '>=', 1, 'redis sink errors counted';
 $s->start_redis;
-ConsumerTest::Stack::wait_until('rounds after redis', 30, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 4 });
+ConsumerTest::Stack::wait_until('rounds after redis', 30, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 4 });
 my @after_redis = $watch->messages($sid, 3, 10);
 is_deeply [ sort map { $_->{data} } @after_redis ], [ sort map { round_json(id => $_, lsn => 10 + $_, %rj) } 2 .. 4 ],
     'rounds held during the Redis outage applied and published once';
@@ -46,7 +47,7 @@ pass 'ready again after Redis is back';
 # --- nginx (nchan publisher) down
 $s->stop('nginx', 'TERM');
 $s->publish_rounds(map { round_event(op => 'c', id => $_, lsn => 10 + $_) } 5 .. 6);
-ConsumerTest::Stack::wait_until('applied while nginx down', 10, sub { $s->redis('ZCARD', 'ds:h:game:crash') == 6 });
+ConsumerTest::Stack::wait_until('applied while nginx down', 10, sub { $s->redis('ZCARD', rkey('history_game', 'crash')) == 6 });
 ConsumerTest::Stack::wait_until('publisher not ready', 10, sub { ready() == 503 });
 like $s->http_get('consumer', '/readyz')->{content}, qr/"publisher":false/, 'readyz names the publisher';
 is scalar($watch->messages($sid, 1, 1)), 0, 'nothing published on NATS while nchan is down';
@@ -72,7 +73,7 @@ $s->publish_rounds(map { round_event(op => 'c', id => $_, lsn => 10 + $_) } 7 ..
 my @after_nats = $watch->messages($sid, 2, 30);
 is_deeply [ map { $_->{data} } @after_nats ], [ map { round_json(id => $_, lsn => 10 + $_, %rj) } 7 .. 8 ],
     'processing resumes after a NATS restart';
-is $s->redis('ZCARD', 'ds:h:game:crash'), 8, 'read model complete';
+is $s->redis('ZCARD', rkey('history_game', 'crash')), 8, 'read model complete';
 ok kill(0, $s->pid('consumer')), 'consumer survived every outage';
 is $s->stop('consumer', 'TERM'), 0, 'clean exit';
 done_testing;

@@ -3,17 +3,18 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use POSIX qw(strftime);
 use KeysTest qw(start_redis stop_redis run_tool redis_cmd);
+use DataStream::Keys;
 
 my $redis = start_redis();
 my @keys_created;
 
-sub stored { my ($hash) = @_; return { @{ redis_cmd($redis, 'HGETALL', "ds:apikey:$hash") } } }
+sub stored { my ($hash) = @_; return { @{ redis_cmd($redis, 'HGETALL', rkey('apikey', $hash)) } } }
 
 # --- create sk, plain output ---------------------------------------------------
 my ($rc, $out, $err) = run_tool($redis, qw(create --name backend-1 --kind sk));
@@ -27,7 +28,7 @@ my $sk_rec = stored($sk_hash);
 like delete $sk_rec->{created_at}, qr/\A[1-9][0-9]{9}\z/, 'created_at is Unix seconds';
 is_deeply $sk_rec, { name => 'backend-1', kind => 'sk', rate_limit => '0', origins => '',
                      prefix => substr($sk, 0, 16) }, 'sk stored under sha256(key) with metadata';
-is redis_cmd($redis, 'SISMEMBER', 'ds:apikeys', $sk_hash), 1, 'sk hash is in ds:apikeys';
+is redis_cmd($redis, 'SISMEMBER', rkey('apikeys'), $sk_hash), 1, 'sk hash is in the set of keys';
 
 # --- create pk, JSON output ------------------------------------------------------
 ($rc, $out, $err) = run_tool($redis, 'create', '--name', 'web app', '--kind', 'pk',
@@ -39,7 +40,7 @@ my $pk = $pk_out->{key};
 push @keys_created, $pk;
 like $pk, qr/\Apk_live_[0-9a-f]{64}\z/, 'pk key shape';
 my $pk_hash = sha256_hex($pk);
-my $pk_created = redis_cmd($redis, 'HGET', "ds:apikey:$pk_hash", 'created_at');
+my $pk_created = redis_cmd($redis, 'HGET', rkey('apikey', $pk_hash), 'created_at');
 is_deeply $pk_out, {
     key => $pk, id => substr($pk_hash, 0, 16), prefix => substr($pk, 0, 16), name => 'web app',
     kind => 'pk', rate_limit => 250, origins => ['https://app.example', 'http://localhost:3000'],
@@ -99,7 +100,7 @@ for my $key (@keys_created) {
                        qw(create --name elsewhere --kind sk));
 is $rc, 0, 'create with REDIS_PREFIX and db 4';
 chomp(my $other = $out);
-is redis_cmd($redis, 'EXISTS', 'other:apikey:' . sha256_hex($other)), 0, 'not in db 0';
+is redis_cmd($redis, 'EXISTS', 'other:' . rkey_field('apikey', sha256_hex($other))), 0, 'not in db 0';
 ($rc, $out) = run_tool($redis, { REDIS_URL => "redis://127.0.0.1:$redis->{port}/4" },
                        qw(--prefix other: list --json));
 is_deeply [ map { $_->{name} } @{ decode_json($out) } ], ['elsewhere'], 'listed under --prefix other: in db 4';
@@ -108,8 +109,8 @@ is_deeply [ map { $_->{name} } @{ decode_json($out) } ], ['elsewhere'], 'listed 
 my $sk_id = substr($sk_hash, 0, 16);
 ($rc, $out, $err) = run_tool($redis, 'revoke', $sk_id);
 is_deeply [$rc, $out, $err], [0, "revoked $sk_id\n", ''], 'revoke by id';
-is redis_cmd($redis, 'EXISTS', "ds:apikey:$sk_hash"), 0, 'revoked hash deleted';
-is redis_cmd($redis, 'SISMEMBER', 'ds:apikeys', $sk_hash), 0, 'revoked hash unlisted';
+is redis_cmd($redis, 'EXISTS', rkey('apikey', $sk_hash)), 0, 'revoked hash deleted';
+is redis_cmd($redis, 'SISMEMBER', rkey('apikeys'), $sk_hash), 0, 'revoked hash unlisted';
 
 ($rc, $out, $err) = run_tool($redis, 'revoke', $sk_id);
 is_deeply [$rc, $out, $err], [1, '', qq({"level":"error","msg":"no key with id $sk_id"}\n)],
@@ -124,7 +125,7 @@ is_deeply [$rc, $out, $err], [1, '', qq({"level":"error","msg":"no such key (id 
 
 ($rc, $out) = run_tool($redis, 'list');
 is $out, "ID\tPREFIX\tNAME\tKIND\tRATE_LIMIT\tCREATED_AT\tORIGINS\n", 'list is empty after revoking';
-is_deeply redis_cmd($redis, 'KEYS', 'ds:*'), [], 'no ds: keys left';
+is_deeply redis_cmd($redis, 'KEYS', rkey_prefix() . '*'), [], 'no keys under the prefix left';
 
 stop_redis($redis);
 done_testing;

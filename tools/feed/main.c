@@ -15,8 +15,8 @@
 #include "nats_io.h"
 #include "reference_games.h"
 
-#define FEED_LINE_MAX (1024 * 1024)
-#define FEED_ENVELOPE_MAX 16384
+#define DSF_LINE_MAX (1024 * 1024)
+#define DSF_ENVELOPE_MAX 16384
 
 typedef struct {
     const char *url;
@@ -31,7 +31,7 @@ typedef struct {
     int         core;
     int         create_stream;
     int         with_schema;
-} feed_args_t;
+} dsf_args_t;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -80,7 +80,7 @@ usage(FILE *out)
 }
 
 static int
-parse_args(int argc, char **argv, feed_args_t *a)
+parse_args(int argc, char **argv, dsf_args_t *a)
 {
     static const struct option options[] = {
         { "url", required_argument, NULL, 'u' },
@@ -137,23 +137,23 @@ parse_args(int argc, char **argv, feed_args_t *a)
 }
 
 static int
-connect_with_stream(feed_nats_t *fn, const feed_args_t *a)
+connect_with_stream(dsf_nats_t *fn, const dsf_args_t *a)
 {
-    if (feed_nats_connect(fn, a->url) != 0) {
+    if (dsf_nats_connect(fn, a->url) != 0) {
         return -1;
     }
-    if (a->create_stream && feed_nats_ensure_stream(fn, a->stream, a->prefix) != 0) {
-        feed_nats_close(fn);
+    if (a->create_stream && dsf_nats_ensure_stream(fn, a->stream, a->prefix) != 0) {
+        dsf_nats_close(fn);
         return -1;
     }
     return 0;
 }
 
 static int
-cmd_pub(const feed_args_t *a)
+cmd_pub(const dsf_args_t *a)
 {
-    feed_nats_t fn;
-    char       *line = malloc(FEED_LINE_MAX);
+    dsf_nats_t fn;
+    char       *line = malloc(DSF_LINE_MAX);
     long long   sent = 0;
     int         rc = 0;
 
@@ -161,13 +161,13 @@ cmd_pub(const feed_args_t *a)
         free(line);
         return 1;
     }
-    while (!stop_requested && fgets(line, FEED_LINE_MAX, stdin) != NULL) {
+    while (!stop_requested && fgets(line, DSF_LINE_MAX, stdin) != NULL) {
         size_t len = strcspn(line, "\n");
         if (len == 0) {
             continue;
         }
-        rc = a->core ? feed_nats_publish_core(&fn, a->subject, line, (int) len)
-                     : feed_nats_publish(&fn, a->subject, line, (int) len);
+        rc = a->core ? dsf_nats_publish_core(&fn, a->subject, line, (int) len)
+                     : dsf_nats_publish(&fn, a->subject, line, (int) len);
         if (rc != 0) {
             break;
         }
@@ -175,37 +175,37 @@ cmd_pub(const feed_args_t *a)
     }
     if (rc == 0) {
         rc = a->core ? (natsConnection_FlushTimeout(fn.conn, 10000) == NATS_OK ? 0 : -1)
-                     : feed_nats_flush(&fn, 30000);
+                     : dsf_nats_flush(&fn, 30000);
     }
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"published\",\"subject\":\"%s\",\"messages\":%lld,\"ok\":%s}\n",
             a->subject, sent, rc == 0 ? "true" : "false");
-    feed_nats_close(&fn);
+    dsf_nats_close(&fn);
     free(line);
     return rc == 0 ? 0 : 1;
 }
 
 static int
-cmd_sub(const feed_args_t *a)
+cmd_sub(const dsf_args_t *a)
 {
-    feed_nats_t fn;
+    dsf_nats_t fn;
     int         printed;
 
-    if (a->subject == NULL || feed_nats_connect(&fn, a->url) != 0) {
+    if (a->subject == NULL || dsf_nats_connect(&fn, a->url) != 0) {
         return 1;
     }
-    printed = feed_nats_print(&fn, a->subject, (int) a->count, a->timeout_ms, stdout);
-    feed_nats_close(&fn);
+    printed = dsf_nats_print(&fn, a->subject, (int) a->count, a->timeout_ms, stdout);
+    dsf_nats_close(&fn);
     return printed < 0 ? 1 : 0;
 }
 
 static int
-print_games(const feed_args_t *a, int64_t lsn)
+print_games(const dsf_args_t *a, int64_t lsn)
 {
-    char buf[FEED_ENVELOPE_MAX];
+    char buf[DSF_ENVELOPE_MAX];
 
-    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
-        feed_change_t chg = { 'r', lsn + i, now_us() / 1000, 0, a->prefix };
-        if (feed_envelope_game(buf, sizeof(buf), &chg, &feed_reference_games[i]) < 0) {
+    for (int i = 0; i < DSF_REFERENCE_GAMES; i++) {
+        dsf_change_t chg = { DATASTREAM_OP_READ, lsn + i, now_us() / 1000, 0, a->prefix };
+        if (dsf_envelope_game(buf, sizeof(buf), &chg, &dsf_reference_games[i]) < 0) {
             return 1;
         }
         printf("%s\n", buf);
@@ -214,19 +214,19 @@ print_games(const feed_args_t *a, int64_t lsn)
 }
 
 static int
-print_rounds(const feed_args_t *a)
+print_rounds(const dsf_args_t *a)
 {
-    char    buf[FEED_ENVELOPE_MAX];
+    char    buf[DSF_ENVELOPE_MAX];
     char    extras[256];
     int64_t base_us = now_us();
 
     for (long long i = 0; i < a->count; i++) {
-        const feed_game_t *game = &feed_reference_games[i % FEED_REFERENCE_GAMES];
-        feed_change_t      chg = { 'c', base_us + i, base_us / 1000, a->with_schema, a->prefix };
-        feed_round_t       round = { a->start_id + i, game->id, base_us, extras };
+        const dsf_game_t *game = &dsf_reference_games[i % DSF_REFERENCE_GAMES];
+        dsf_change_t      chg = { DATASTREAM_OP_CREATE, base_us + i, base_us / 1000, a->with_schema, a->prefix };
+        dsf_round_t       round = { a->start_id + i, game->id, base_us, extras };
 
-        if (feed_reference_extras(extras, sizeof(extras), game, (double) ((i * 7919) % 1000) / 1000.0) < 0
-            || feed_envelope_round(buf, sizeof(buf), &chg, &round) < 0)
+        if (dsf_reference_extras(extras, sizeof(extras), game, (double) ((i * 7919) % 1000) / 1000.0) < 0
+            || dsf_envelope_round(buf, sizeof(buf), &chg, &round) < 0)
         {
             return 1;
         }
@@ -236,7 +236,7 @@ print_rounds(const feed_args_t *a)
 }
 
 static int
-cmd_gen(const feed_args_t *a, const char *what)
+cmd_gen(const dsf_args_t *a, const char *what)
 {
     if (what != NULL && strcmp(what, "games") == 0) {
         return print_games(a, now_us());
@@ -285,31 +285,31 @@ save_last_round_id(const char *path, long long id)
 }
 
 static int
-publish_reference_games(feed_nats_t *fn, const feed_args_t *a, char *subject, size_t cap)
+publish_reference_games(dsf_nats_t *fn, const dsf_args_t *a, char *subject, size_t cap)
 {
-    char buf[FEED_ENVELOPE_MAX];
+    char buf[DSF_ENVELOPE_MAX];
 
     if ((size_t) snprintf(subject, cap, "%s.public.games", a->prefix) >= cap) {
         return -1;
     }
-    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
-        feed_change_t chg = { 'r', now_us(), now_us() / 1000, 0, a->prefix };
-        int           len = feed_envelope_game(buf, sizeof(buf), &chg, &feed_reference_games[i]);
-        if (len < 0 || feed_nats_publish(fn, subject, buf, len) != 0) {
+    for (int i = 0; i < DSF_REFERENCE_GAMES; i++) {
+        dsf_change_t chg = { DATASTREAM_OP_READ, now_us(), now_us() / 1000, 0, a->prefix };
+        int           len = dsf_envelope_game(buf, sizeof(buf), &chg, &dsf_reference_games[i]);
+        if (len < 0 || dsf_nats_publish(fn, subject, buf, len) != 0) {
             return -1;
         }
     }
-    return feed_nats_flush(fn, 10000);
+    return dsf_nats_flush(fn, 10000);
 }
 
 static int
-cmd_demo(const feed_args_t *a)
+cmd_demo(const dsf_args_t *a)
 {
-    feed_nats_t fn;
+    dsf_nats_t fn;
     char        subject[256];
-    char        buf[FEED_ENVELOPE_MAX];
+    char        buf[DSF_ENVELOPE_MAX];
     char        extras[256];
-    double      next_at[FEED_REFERENCE_GAMES];
+    double      next_at[DSF_REFERENCE_GAMES];
     long long   round_id;
     long long   published = 0;
     unsigned    seed = (unsigned) now_us();
@@ -319,12 +319,12 @@ cmd_demo(const feed_args_t *a)
         return 1;
     }
     if (publish_reference_games(&fn, a, subject, sizeof(subject)) != 0) {
-        feed_nats_close(&fn);
+        dsf_nats_close(&fn);
         return 1;
     }
     round_id = load_last_round_id(a->state_file);
-    for (int i = 0; i < FEED_REFERENCE_GAMES; i++) {
-        next_at[i] = (double) now_us() / 1e6 + feed_reference_period[i] / a->speed * (i + 1) / 4.0;
+    for (int i = 0; i < DSF_REFERENCE_GAMES; i++) {
+        next_at[i] = (double) now_us() / 1e6 + dsf_reference_period[i] / a->speed * (i + 1) / 4.0;
     }
     snprintf(subject, sizeof(subject), "%s.public.rounds", a->prefix);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"demo feed started\",\"subject\":\"%s\",\"next_round_id\":%lld}\n",
@@ -333,24 +333,24 @@ cmd_demo(const feed_args_t *a)
     while (!stop_requested && rc == 0) {
         double now = (double) now_us() / 1e6;
 
-        for (int i = 0; i < FEED_REFERENCE_GAMES && rc == 0; i++) {
-            const feed_game_t *game = &feed_reference_games[i];
+        for (int i = 0; i < DSF_REFERENCE_GAMES && rc == 0; i++) {
+            const dsf_game_t *game = &dsf_reference_games[i];
             int64_t            t = now_us();
-            feed_change_t      chg = { 'c', t, t / 1000, a->with_schema, a->prefix };
-            feed_round_t       round = { round_id + 1, game->id, t, extras };
+            dsf_change_t      chg = { DATASTREAM_OP_CREATE, t, t / 1000, a->with_schema, a->prefix };
+            dsf_round_t       round = { round_id + 1, game->id, t, extras };
             int                len;
 
             if (now < next_at[i]) {
                 continue;
             }
             /* Jitter of ±25 % so the games do not tick in lockstep. */
-            next_at[i] = now + feed_reference_period[i] / a->speed
+            next_at[i] = now + dsf_reference_period[i] / a->speed
                                * (0.75 + 0.5 * rand_r(&seed) / (double) RAND_MAX);
-            if (feed_reference_extras(extras, sizeof(extras), game,
+            if (dsf_reference_extras(extras, sizeof(extras), game,
                                       rand_r(&seed) / ((double) RAND_MAX + 1.0)) < 0
-                || (len = feed_envelope_round(buf, sizeof(buf), &chg, &round)) < 0
-                || feed_nats_publish(&fn, subject, buf, len) != 0
-                || feed_nats_flush(&fn, 5000) != 0)
+                || (len = dsf_envelope_round(buf, sizeof(buf), &chg, &round)) < 0
+                || dsf_nats_publish(&fn, subject, buf, len) != 0
+                || dsf_nats_flush(&fn, 5000) != 0)
             {
                 rc = -1;
                 break;
@@ -366,14 +366,14 @@ cmd_demo(const feed_args_t *a)
     }
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"demo feed stopped\",\"rounds\":%lld,\"last_round_id\":%lld}\n",
             published, round_id);
-    feed_nats_close(&fn);
+    dsf_nats_close(&fn);
     return rc == 0 ? 0 : 1;
 }
 
 int
 main(int argc, char **argv)
 {
-    feed_args_t a;
+    dsf_args_t a;
     const char *command;
     int         rc;
 

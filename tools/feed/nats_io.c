@@ -6,7 +6,7 @@
 static void
 on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
-    feed_nats_t *fn = closure;
+    dsf_nats_t *fn = closure;
 
     (void) js;
     fn->publish_errors++;
@@ -15,7 +15,7 @@ on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 }
 
 int
-feed_nats_connect(feed_nats_t *fn, const char *url)
+dsf_nats_connect(dsf_nats_t *fn, const char *url)
 {
     natsOptions *opts = NULL;
     jsOptions    jo;
@@ -43,14 +43,14 @@ feed_nats_connect(feed_nats_t *fn, const char *url)
     if (s != NATS_OK) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"JetStream context\",\"error\":\"%s\"}\n",
                 natsStatus_GetText(s));
-        feed_nats_close(fn);
+        dsf_nats_close(fn);
         return -1;
     }
     return 0;
 }
 
 void
-feed_nats_close(feed_nats_t *fn)
+dsf_nats_close(dsf_nats_t *fn)
 {
     jsCtx_Destroy(fn->js);
     natsConnection_Destroy(fn->conn);
@@ -59,7 +59,7 @@ feed_nats_close(feed_nats_t *fn)
 }
 
 int
-feed_nats_ensure_stream(feed_nats_t *fn, const char *stream, const char *prefix)
+dsf_nats_ensure_stream(dsf_nats_t *fn, const char *stream, const char *prefix)
 {
     jsStreamInfo   *si = NULL;
     jsStreamConfig  cfg;
@@ -97,7 +97,7 @@ feed_nats_ensure_stream(feed_nats_t *fn, const char *stream, const char *prefix)
 }
 
 int
-feed_nats_publish(feed_nats_t *fn, const char *subject, const char *data, int len)
+dsf_nats_publish(dsf_nats_t *fn, const char *subject, const char *data, int len)
 {
     natsStatus s = js_PublishAsync(fn->js, subject, data, len, NULL);
 
@@ -110,13 +110,13 @@ feed_nats_publish(feed_nats_t *fn, const char *subject, const char *data, int le
 }
 
 int
-feed_nats_publish_core(feed_nats_t *fn, const char *subject, const char *data, int len)
+dsf_nats_publish_core(dsf_nats_t *fn, const char *subject, const char *data, int len)
 {
     return natsConnection_Publish(fn->conn, subject, data, len) == NATS_OK ? 0 : -1;
 }
 
 int
-feed_nats_flush(feed_nats_t *fn, int64_t timeout_ms)
+dsf_nats_flush(dsf_nats_t *fn, int64_t timeout_ms)
 {
     jsPubOptions po;
     natsStatus   s;
@@ -165,7 +165,7 @@ message_as_json(natsMsg *msg)
 }
 
 int
-feed_nats_print(feed_nats_t *fn, const char *subject, int count,
+dsf_nats_print(dsf_nats_t *fn, const char *subject, int count,
                 int64_t timeout_ms, FILE *out)
 {
     natsSubscription *sub = NULL;

@@ -3,17 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
-const feed_game_t feed_reference_games[FEED_REFERENCE_GAMES] = {
+const dsf_game_t dsf_reference_games[DSF_REFERENCE_GAMES] = {
     { 1, "crash",       "Crash",        "multiplier" },
     { 2, "double",      "Double",       "color" },
     { 3, "slot",        "Slot Machine", "slots" },
     { 4, "wall-street", "Wall Street",  "trending" },
 };
 
-const double feed_reference_period[FEED_REFERENCE_GAMES] = { 4.0, 6.0, 1.5, 3.0 };
+const double dsf_reference_period[DSF_REFERENCE_GAMES] = { 4.0, 6.0, 1.5, 3.0 };
 
 int
-feed_reference_extras(char *out, size_t cap, const feed_game_t *game, double roll)
+dsf_reference_extras(char *out, size_t cap, const dsf_game_t *game, double roll)
 {
     static const char *colors[] = { "red", "black", "white" };
     static const char *symbols[] = { "cherry", "lemon", "bell", "seven", "bar" };

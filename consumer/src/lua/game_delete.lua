@@ -2,15 +2,17 @@
 -- ARGV: prefix, game_id, lsn
 local p, id, lsn = ARGV[1], ARGV[2], ARGV[3]
 
-local gv = p .. 'gv:' .. id
-local cur = redis.call('GET', gv)
-if cur and lsn < cur then return {'stale', 0} end
-if cur and lsn == cur then return {'duplicate', 0} end
+-- include lib/keys.lua
+-- include lib/game_version.lua
 
-local slug = redis.call('HGET', p .. 'game_ids', id)
+local superseded = game_event_superseded(p, id, lsn)
+if superseded then return {superseded, 0} end
+
+local games, ids = key(p, 'games'), key(p, 'game_ids')
+local slug = redis.call('HGET', ids, id)
 if slug then
-  redis.call('HDEL', p .. 'games', slug)
-  redis.call('HDEL', p .. 'game_ids', id)
+  redis.call('HDEL', games, slug)
+  redis.call('HDEL', ids, id)
 end
-redis.call('SET', gv, lsn)
+redis.call('SET', key(p, 'game_version', id), lsn)
 return {'applied', 0}

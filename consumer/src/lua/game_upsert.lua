@@ -2,14 +2,16 @@
 -- ARGV: prefix, game_id, lsn, slug, game_json
 local p, id, lsn, slug, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local gv = p .. 'gv:' .. id
-local cur = redis.call('GET', gv)
-if cur and lsn < cur then return {'stale', 0} end
-if cur and lsn == cur then return {'duplicate', 0} end
+-- include lib/keys.lua
+-- include lib/game_version.lua
 
-local old = redis.call('HGET', p .. 'game_ids', id)
-if old and old ~= slug then redis.call('HDEL', p .. 'games', old) end
-redis.call('HSET', p .. 'games', slug, json)
-redis.call('HSET', p .. 'game_ids', id, slug)
-redis.call('SET', gv, lsn)
+local superseded = game_event_superseded(p, id, lsn)
+if superseded then return {superseded, 0} end
+
+local games, ids = key(p, 'games'), key(p, 'game_ids')
+local old = redis.call('HGET', ids, id)
+if old and old ~= slug then redis.call('HDEL', games, old) end
+redis.call('HSET', games, slug, json)
+redis.call('HSET', ids, id, slug)
+redis.call('SET', key(p, 'game_version', id), lsn)
 return {'applied', 0}

@@ -2,19 +2,23 @@
 -- event at a time (LSN per round, truncate LSN), with the writes to each history coalesced.
 -- LSNs arrive zero-padded to 20 digits so that string comparison orders them (Lua numbers
 -- lose precision above 2^53).
--- ARGV: prefix, history_max, version_ttl, owner, lease_ms, then 6 per event: op, round_id,
---       lsn, slug, type, round_json (slug, type and json are empty for d and t; round_id is
---       empty for t). owner identifies the calling process's publication leases.
+-- ARGV: prefix, history_max, version_ttl, owner, lease_ms, then 7 per event: op, live,
+--       round_id, lsn, slug, type, round_json (slug, type and json are empty for d and t;
+--       round_id is empty for t). live is 1 when a version of this op is published to clients
+--       (the contract's op table decides, not this script), else 0. owner identifies the
+--       calling process's publication leases.
 -- Returns one {status, publish} per event: status applied|duplicate|stale; publish 1 when
 -- the live publication of this event is owed and the caller now holds the round's lease,
 -- 2 when it is owed but another process holds the lease (that one publishes an older version
 -- first; the caller retries later), 0 when nothing is owed. The read model is written either way.
 local p, max, ttl, owner, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local FIRST, STRIDE = 6, 6
-local keys_set = p .. 'h:keys'
-local truncated = redis.call('GET', p .. 'truncated_lsn')
+local FIRST, STRIDE = 6, 7
 
+-- include lib/keys.lua
 -- include lib/publication_lease.lua
+
+local keys_set = key(p, 'histories')
+local truncated = redis.call('GET', key(p, 'truncated_lsn'))
 
 local function claim_publication(id, lsn)
   return hold_lease(p, id, lsn, owner, lease_ms) and 1 or 2
@@ -28,14 +32,14 @@ local pending, removed = {}, {}
 -- Histories this batch changed, each given a new revision at the end: nginx serves a history
 -- answer it rendered again as long as the revision it was rendered at is the current one.
 local changed = {}
-local function remove(key, id)
-  removed[key] = removed[key] or {}
-  removed[key][tonumber(id)] = true
-  if pending[key] then pending[key][id] = nil end
+local function remove(history, id)
+  removed[history] = removed[history] or {}
+  removed[history][tonumber(id)] = true
+  if pending[history] then pending[history][id] = nil end
 end
 -- New rounds have ids above everything a key holds, so one range read per key usually finds
 -- nothing to remove, where a removal per round and key would cost a call each.
-local function remove_pending_ids(key, ids)
+local function remove_pending_ids(history, ids)
   local low, high
   for id in pairs(ids) do
     if not low or id < low then low = id end
@@ -45,24 +49,24 @@ local function remove_pending_ids(key, ids)
   local count = 0
   for _ in pairs(ids) do count = count + 1 end
   -- An old round updated beside new ones spans most of the key: remove one by one then.
-  if redis.call('ZCOUNT', key, low, high) > 2 * count then
-    for id in pairs(ids) do redis.call('ZREMRANGEBYSCORE', key, id, id) end
+  if redis.call('ZCOUNT', history, low, high) > 2 * count then
+    for id in pairs(ids) do redis.call('ZREMRANGEBYSCORE', history, id, id) end
     return
   end
-  local found = redis.call('ZRANGEBYSCORE', key, low, high, 'WITHSCORES')
+  local found = redis.call('ZRANGEBYSCORE', history, low, high, 'WITHSCORES')
   local stale = {}
   for i = 1, #found, 2 do
     if ids[tonumber(found[i + 1])] then stale[#stale + 1] = found[i] end
   end
-  if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+  if #stale > 0 then redis.call('ZREM', history, unpack(stale)) end
 end
 local function flush()
-  for key, ids in pairs(removed) do
-    remove_pending_ids(key, ids)
-    changed[key] = true
+  for history, ids in pairs(removed) do
+    remove_pending_ids(history, ids)
+    changed[history] = true
   end
-  for key, members in pairs(pending) do
-    changed[key] = true
+  for history, members in pairs(pending) do
+    changed[history] = true
     -- At most BATCH_SIZE (<= 1000) members: within unpack()'s limit of 8000 values.
     local args = {}
     for id, json in pairs(members) do
@@ -70,64 +74,66 @@ local function flush()
       args[#args + 1] = json
     end
     if #args > 0 then
-      redis.call('ZADD', key, unpack(args))
+      redis.call('ZADD', history, unpack(args))
     end
     -- Trimming once per batch keeps at least the newest history_max, as per event would.
-    redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))
-    redis.call('SADD', keys_set, key)
+    redis.call('ZREMRANGEBYRANK', history, 0, -(max + 1))
+    redis.call('SADD', keys_set, history)
   end
   pending, removed = {}, {}
 end
 
-local function upsert(op, id, lsn, slug, typ, json)
-  local live = op == 'c' or op == 'u'
+-- The version hash keeps the event's live flag: a redelivered copy owes the publication of the
+-- version it finds there, whatever op it carries itself.
+local function upsert(op, live, id, lsn, slug, typ, json)
   if truncated and lsn <= truncated then return {'stale', 0} end
-  local rv = p .. 'rv:' .. id
-  local cur = redis.call('HMGET', rv, 'lsn', 'op', 'pub', 'g', 't')
+  local rv = key(p, 'round_version', id)
+  local cur = redis.call('HMGET', rv, 'lsn', 'live', 'pub', 'g', 't')
   local old_game, old_type
   if cur[1] then
     if lsn < cur[1] then return {'stale', 0} end
     if lsn == cur[1] then
-      local owed = (cur[2] == 'c' or cur[2] == 'u') and not is_published(cur[3], lsn)
+      local owed = cur[2] == '1' and not is_published(cur[3], lsn)
       return {'duplicate', owed and claim_publication(id, lsn) or 0}
     end
-    old_game = cur[4] and p .. 'h:game:' .. cur[4]
-    old_type = cur[5] and p .. 'h:type:' .. cur[5]
+    old_game = cur[4] and key(p, 'history_game', cur[4])
+    old_type = cur[5] and key(p, 'history_type', cur[5])
     if old_game then remove(old_game, id) end
     if old_type then remove(old_type, id) end
   end
   -- Also without a version (expired): the round may still sit in its histories.
-  for _, key in ipairs({p .. 'h:game:' .. slug, p .. 'h:type:' .. typ}) do
-    if key ~= old_game and key ~= old_type then remove(key, id) end
-    pending[key] = pending[key] or {}
-    pending[key][id] = json
+  for _, history in ipairs({key(p, 'history_game', slug), key(p, 'history_type', typ)}) do
+    if history ~= old_game and history ~= old_type then remove(history, id) end
+    pending[history] = pending[history] or {}
+    pending[history][id] = json
   end
-  redis.call('HSET', rv, 'lsn', lsn, 'op', op, 'g', slug, 't', typ)
+  redis.call('HSET', rv, 'lsn', lsn, 'op', op, 'live', live, 'g', slug, 't', typ)
   redis.call('EXPIRE', rv, ttl)
-  return {'applied', live and claim_publication(id, lsn) or 0}
+  return {'applied', live == '1' and claim_publication(id, lsn) or 0}
 end
 
 -- The event carries only the key, so the histories to clean come from the version hash, or
 -- every history when the version has expired.
-local function delete(id, lsn)
+local function delete(op, id, lsn)
   if truncated and lsn <= truncated then return {'stale', 0} end
-  local rv = p .. 'rv:' .. id
+  local rv = key(p, 'round_version', id)
   local cur = redis.call('HMGET', rv, 'lsn', 'g', 't')
   if cur[1] and lsn < cur[1] then return {'stale', 0} end
   if cur[1] and lsn == cur[1] then return {'duplicate', 0} end
   flush()
   local keys
   if cur[2] and cur[3] then
-    keys = {p .. 'h:game:' .. cur[2], p .. 'h:type:' .. cur[3]}
+    keys = {key(p, 'history_game', cur[2]), key(p, 'history_type', cur[3])}
   else
     keys = redis.call('SMEMBERS', keys_set)
   end
-  for _, key in ipairs(keys) do
-    redis.call('ZREMRANGEBYSCORE', key, id, id)
-    changed[key] = true
+  for _, history in ipairs(keys) do
+    redis.call('ZREMRANGEBYSCORE', history, id, id)
+    changed[history] = true
   end
-  redis.call('HDEL', rv, 'g', 't')
-  redis.call('HSET', rv, 'lsn', lsn, 'op', 'd')
+  -- A delete has no row to publish: no live flag, whatever the op table says.
+  redis.call('HDEL', rv, 'g', 't', 'live')
+  redis.call('HSET', rv, 'lsn', lsn, 'op', op)
   redis.call('EXPIRE', rv, ttl)
   return {'applied', 0}
 end
@@ -137,25 +143,25 @@ local function truncate(lsn)
   if truncated and lsn < truncated then return {'stale', 0} end
   if truncated and lsn == truncated then return {'duplicate', 0} end
   flush()
-  for _, key in ipairs(redis.call('SMEMBERS', keys_set)) do
-    redis.call('DEL', key)
-    changed[key] = true
+  for _, history in ipairs(redis.call('SMEMBERS', keys_set)) do
+    redis.call('DEL', history)
+    changed[history] = true
   end
   redis.call('DEL', keys_set)
-  redis.call('SET', p .. 'truncated_lsn', lsn)
+  redis.call('SET', key(p, 'truncated_lsn'), lsn)
   truncated = lsn
   return {'applied', 0}
 end
 
 local out = {}
 for i = FIRST, #ARGV, STRIDE do
-  local op, id, lsn = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local op, live, id, lsn = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if op == 't' then
     out[#out + 1] = truncate(lsn)
   elseif op == 'd' then
-    out[#out + 1] = delete(id, lsn)
+    out[#out + 1] = delete(op, id, lsn)
   else
-    out[#out + 1] = upsert(op, id, lsn, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+    out[#out + 1] = upsert(op, live, id, lsn, ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
   end
 end
 flush()
@@ -163,9 +169,11 @@ flush()
 -- to a value an nginx worker has cached.
 if next(changed) then
   local now = redis.call('TIME')
-  local revision = now[1] .. '.' .. now[2] .. '.' .. redis.call('INCR', p .. 'hrev:seq')
-  for key in pairs(changed) do
-    redis.call('HSET', p .. 'hrev', key:sub(#p + 1), revision)
+  local revision = now[1] .. '.' .. now[2] .. '.' ..
+    redis.call('INCR', key(p, 'history_revision_seq'))
+  -- The field is the history's name without the prefix.
+  for history in pairs(changed) do
+    redis.call('HSET', key(p, 'history_revisions'), history:sub(#p + 1), revision)
   end
 end
 return out

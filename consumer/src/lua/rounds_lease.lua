@@ -8,11 +8,12 @@
 -- Returns one integer per version: 1 publish, 0 drop.
 local p, owner, lease_ms = ARGV[1], ARGV[2], ARGV[3]
 
+-- include lib/keys.lua
 -- include lib/publication_lease.lua
 
 local function may_publish(id, lsn)
   if redis.call('EXISTS', lease_key(p, id)) == 0 then
-    local cur = redis.call('HMGET', p .. 'rv:' .. id, 'lsn', 'pub')
+    local cur = redis.call('HMGET', key(p, 'round_version', id), 'lsn', 'pub')
     if cur[1] ~= lsn or is_published(cur[2], lsn) then return false end
   end
   return hold_lease(p, id, lsn, owner, lease_ms)

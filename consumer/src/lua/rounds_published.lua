@@ -4,11 +4,12 @@
 -- ARGV: prefix, owner, then round_id, lsn per publication
 local p, owner = ARGV[1], ARGV[2]
 
+-- include lib/keys.lua
 -- include lib/publication_lease.lua
 
 for i = 3, #ARGV, 2 do
   local id, lsn = ARGV[i], ARGV[i + 1]
-  local rv = p .. 'rv:' .. id
+  local rv = key(p, 'round_version', id)
   local cur = redis.call('HMGET', rv, 'lsn', 'pub')
   -- pub only rises: a newer version applied meanwhile (by another process, waiting for this
   -- lease) is still owed, an older one is not.

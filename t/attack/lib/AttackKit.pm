@@ -19,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 use DataStream::Stack;
+use DataStream::Keys;
 
 our @EXPORT = qw(attack_stack raw_request request check_error check_status
                  forge_token key_id ws_headers check_logs wait_fresh_window);
@@ -30,14 +31,14 @@ sub attack_stack {
     my (%opt) = @_;
     my $stack = DataStream::Stack->new;
     $stack->start_redis;
-    $stack->redis_cli('HSET', 'ds:games', 'crash',
+    $stack->redis_cli('HSET', rkey('games'), 'crash',
         '{"id":1,"slug":"crash","name":"Crash","type":"multiplier"}');
-    $stack->redis_cli('HSET', 'ds:game_ids', 1, 'crash');
+    $stack->redis_cli('HSET', rkey('game_ids'), 1, 'crash');
     my $round = '{"round_id":512,"game_id":1,"game_slug":"crash","game_type":"multiplier",'
               . '"finished_at":"2026-01-17T03:45:42.735266Z","extras":"{\"point\": \"11.72\"}",'
               . '"timestamp":1768621542123}';
-    $stack->redis_cli('ZADD', 'ds:h:game:crash', 512, $round);
-    $stack->redis_cli('ZADD', 'ds:h:type:multiplier', 512, $round);
+    $stack->redis_cli('ZADD', rkey('history_game', 'crash'), 512, $round);
+    $stack->redis_cli('ZADD', rkey('history_type', 'multiplier'), 512, $round);
     my %keys = (
         sk      => $stack->api_key(name => 'attack-sk', kind => 'sk'),
         pk      => $stack->api_key(name => 'attack-pk', kind => 'pk',

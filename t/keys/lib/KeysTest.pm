@@ -86,7 +86,9 @@ sub stop_redis {
 sub run_tool {
     my $redis = shift;
     my $env = ref $_[0] eq 'HASH' ? shift : {};
-    my %env = (REDIS_URL => "redis://127.0.0.1:$redis->{port}/0", REDIS_PREFIX => undef, %$env);
+    # The prefix the tests expect (DataStream::Keys::rkey_prefix): the default unless set.
+    my %env = (REDIS_URL => "redis://127.0.0.1:$redis->{port}/0",
+               REDIS_PREFIX => $ENV{TEST_DATASTREAM_PREFIX}, %$env);
     return run_capture(\%env, tool_path(), @_);
 }
 

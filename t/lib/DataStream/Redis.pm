@@ -7,6 +7,7 @@ use strict;
 use warnings;
 use POSIX ();
 use Digest::SHA qw(sha256_hex hmac_sha256);
+use DataStream::Keys qw(rkey rkey_field rkey_prefix);
 use Exporter 'import';
 use File::Basename ();
 use File::Spec ();
@@ -14,8 +15,10 @@ use IO::Socket::INET;
 use MIME::Base64 ();
 use Time::HiRes ();
 
+# rkey, rkey_field and rkey_prefix are DataStream::Keys's, exported again for the test files.
 our @EXPORT = qw(redis redis_flush seed_games add_round add_key key_for round_json
-                 redis_pid mint_token datastream_defaults seed_reference %ROUND);
+                 redis_pid mint_token datastream_defaults seed_reference %ROUND
+                 rkey rkey_field rkey_prefix);
 
 my $REPO = File::Spec->rel2abs(
     File::Spec->catdir(File::Basename::dirname(__FILE__), '..', '..', '..'));
@@ -60,8 +63,6 @@ END {
     }
 }
 
-my $PREFIX = $ENV{TEST_DATASTREAM_PREFIX} // 'ds:';
-
 sub port { $ENV{TEST_NGINX_REDIS_PORT} or die "TEST_NGINX_REDIS_PORT is not set\n" }
 
 # runs one command, returns its output without the trailing newline
@@ -97,9 +98,9 @@ my @GAMES = (
 sub seed_games {
     for my $g (@GAMES) {
         my ($id, $slug, $name, $type) = @$g;
-        redis('HSET', "${PREFIX}games", $slug,
+        redis('HSET', rkey('games'), $slug,
               qq({"id":$id,"slug":"$slug","name":"$name","type":"$type"}));
-        redis('HSET', "${PREFIX}game_ids", $id, $slug);
+        redis('HSET', rkey('game_ids'), $id, $slug);
     }
 }
 
@@ -119,9 +120,10 @@ my $REVISION = 0;
 sub add_round {
     my (%r) = @_;
     my $json = round_json(%r);
-    for my $history ("h:game:$r{slug}", "h:type:$r{type}") {
-        redis('ZADD', "$PREFIX$history", $r{round_id}, $json);
-        redis('HSET', "${PREFIX}hrev", $history, sprintf('%.6f.%d', Time::HiRes::time(), ++$REVISION));
+    for my $history (['history_game', $r{slug}], ['history_type', $r{type}]) {
+        redis('ZADD', rkey(@$history), $r{round_id}, $json);
+        redis('HSET', rkey('history_revisions'), rkey_field(@$history),
+              sprintf('%.6f.%d', Time::HiRes::time(), ++$REVISION));
     }
     return $json;
 }
@@ -136,10 +138,10 @@ sub add_key {
     my (%k) = @_;
     my $key = key_for($k{kind}, $k{name});
     my $hash = sha256_hex($key);
-    redis('HSET', "${PREFIX}apikey:$hash", 'name', $k{name}, 'kind', $k{kind},
+    redis('HSET', rkey('apikey', $hash), 'name', $k{name}, 'kind', $k{kind},
           'rate_limit', $k{rate_limit} // 0, 'origins', $k{origins} // '',
           'created_at', 1768600000, 'prefix', substr($key, 0, 16));
-    redis('SADD', "${PREFIX}apikeys", $hash);
+    redis('SADD', rkey('apikeys'), $hash);
     return $key;
 }
 

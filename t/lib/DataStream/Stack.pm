@@ -16,6 +16,8 @@ use POSIX qw(:sys_wait_h);
 use Scalar::Util ();
 use Time::HiRes qw(sleep time);
 
+use DataStream::Keys;
+
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
 my @LIVE;    # weak references to every stack, for END
 
@@ -315,7 +317,7 @@ sub seed_games {
     my $feed = "$self->{build}/bin/datastream-feed";
     $self->publish('datastream.public.games', (split /\n/, `'$feed' gen games`), @extra);
     my @slugs = keys %GAMES;
-    wait_until('games registry', sub { !grep { $self->redis_cli('HGET', 'ds:games', $_) !~ /\{/ } @slugs }, 20);
+    wait_until('games registry', sub { !grep { $self->redis_cli('HGET', rkey('games'), $_) !~ /\{/ } @slugs }, 20);
 }
 
 # Publishes round inserts ([game, round_id] pairs, or round ids of crash) into

@@ -8,17 +8,17 @@
 static const char LIVE[] = "_live_";
 static const char HEX[] = "0123456789abcdef";
 
-const char *apikey_kind_name(enum apikey_kind kind)
+const char *dsk_apikey_kind_name(dsk_apikey_kind_e kind)
 {
-    return kind == APIKEY_PK ? "pk" : "sk";
+    return kind == DSK_APIKEY_PK ? "pk" : "sk";
 }
 
-bool apikey_kind_parse(const char *s, enum apikey_kind *out)
+bool dsk_apikey_kind_parse(const char *s, dsk_apikey_kind_e *out)
 {
     if (strcmp(s, "sk") == 0)
-        *out = APIKEY_SK;
+        *out = DSK_APIKEY_SK;
     else if (strcmp(s, "pk") == 0)
-        *out = APIKEY_PK;
+        *out = DSK_APIKEY_PK;
     else
         return false;
     return true;
@@ -41,39 +41,39 @@ static bool is_lower_hex(const char *s, size_t n)
     return s[n] == '\0';
 }
 
-bool apikey_generate(enum apikey_kind kind, char key[APIKEY_LEN + 1])
+bool dsk_apikey_generate(dsk_apikey_kind_e kind, char key[DATASTREAM_APIKEY_LEN + 1])
 {
-    unsigned char secret[APIKEY_SECRET_BYTES];
+    unsigned char secret[DATASTREAM_APIKEY_SECRET_BYTES];
     if (RAND_bytes(secret, sizeof secret) != 1)
         return false;
-    int n = snprintf(key, APIKEY_LEN + 1, "%s%s", apikey_kind_name(kind), LIVE);
-    if (n < 0 || (size_t)n + 2 * sizeof secret != APIKEY_LEN)
+    int n = snprintf(key, DATASTREAM_APIKEY_LEN + 1, "%s%s", dsk_apikey_kind_name(kind), LIVE);
+    if (n < 0 || (size_t)n + 2 * sizeof secret != DATASTREAM_APIKEY_LEN)
         return false;
     to_hex(secret, sizeof secret, key + n);
     OPENSSL_cleanse(secret, sizeof secret);
     return true;
 }
 
-bool apikey_is_key(const char *s)
+bool dsk_apikey_is_key(const char *s)
 {
-    enum apikey_kind kind;
+    dsk_apikey_kind_e kind;
     char kind_text[3] = {s[0], s[0] ? s[1] : '\0', '\0'};
     size_t head = 2 + sizeof LIVE - 1;
-    return apikey_kind_parse(kind_text, &kind) && strlen(s) == APIKEY_LEN &&
-           strncmp(s + 2, LIVE, sizeof LIVE - 1) == 0 && is_lower_hex(s + head, APIKEY_LEN - head);
+    return dsk_apikey_kind_parse(kind_text, &kind) && strlen(s) == DATASTREAM_APIKEY_LEN &&
+           strncmp(s + 2, LIVE, sizeof LIVE - 1) == 0 && is_lower_hex(s + head, DATASTREAM_APIKEY_LEN - head);
 }
 
-bool apikey_is_id(const char *s)
+bool dsk_apikey_is_id(const char *s)
 {
-    return strlen(s) == APIKEY_ID_LEN && is_lower_hex(s, APIKEY_ID_LEN);
+    return strlen(s) == DATASTREAM_APIKEY_ID_LEN && is_lower_hex(s, DATASTREAM_APIKEY_ID_LEN);
 }
 
-bool apikey_hash_hex(const char *key, char hex[APIKEY_HASH_HEX_LEN + 1])
+bool dsk_apikey_hash_hex(const char *key, char hex[DATASTREAM_APIKEY_HASH_HEX_LEN + 1])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_Digest(key, strlen(key), digest, &len, EVP_sha256(), NULL) != 1 ||
-        len * 2 != APIKEY_HASH_HEX_LEN)
+        len * 2 != DATASTREAM_APIKEY_HASH_HEX_LEN)
         return false;
     to_hex(digest, len, hex);
     return true;

@@ -24,7 +24,7 @@ static const struct option OPTIONS[] = {
     {NULL, 0, NULL, 0},
 };
 
-void cli_print_help(void)
+void dsk_cli_print_help(void)
 {
     fputs("usage: datastream-keys [--redis URL] [--prefix P] COMMAND [options]\n"
           "\n"
@@ -48,10 +48,10 @@ void cli_print_help(void)
           stdout);
 }
 
-static bool parse_command(const char *word, enum command *out)
+static bool parse_command(const char *word, dsk_command_e *out)
 {
-    static const struct { const char *word; enum command command; } COMMANDS[] = {
-        {"create", CMD_CREATE}, {"list", CMD_LIST}, {"revoke", CMD_REVOKE}, {"help", CMD_HELP},
+    static const struct { const char *word; dsk_command_e command; } COMMANDS[] = {
+        {"create", DSK_CMD_CREATE}, {"list", DSK_CMD_LIST}, {"revoke", DSK_CMD_REVOKE}, {"help", DSK_CMD_HELP},
     };
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++) {
         if (strcmp(word, COMMANDS[i].word) == 0) {
@@ -67,14 +67,14 @@ static bool parse_command(const char *word, enum command *out)
 static int set_once(const char **slot, const char *value, const char *name)
 {
     if (*slot) {
-        log_error("option --%s given twice", name);
-        return EXIT_USAGE;
+        dsk_log_error("option --%s given twice", name);
+        return DSK_EXIT_USAGE;
     }
     *slot = value;
-    return EXIT_OK;
+    return DSK_EXIT_OK;
 }
 
-static const char **slot_of(struct cli *cli, int id)
+static const char **slot_of(dsk_cli_t *cli, int id)
 {
     switch (id) {
     case OPT_NAME: return &cli->name;
@@ -88,43 +88,43 @@ static const char **slot_of(struct cli *cli, int id)
 }
 
 /* Options that only make sense for one command are refused elsewhere. */
-static int check_applicable(const struct cli *cli)
+static int check_applicable(const dsk_cli_t *cli)
 {
     bool create_only = cli->name || cli->kind || cli->origins || cli->rate_limit;
-    if (create_only && cli->command != CMD_CREATE) {
-        log_error("--name, --kind, --origins and --rate-limit belong to create");
-        return EXIT_USAGE;
+    if (create_only && cli->command != DSK_CMD_CREATE) {
+        dsk_log_error("--name, --kind, --origins and --rate-limit belong to create");
+        return DSK_EXIT_USAGE;
     }
-    if (cli->json && cli->command != CMD_CREATE && cli->command != CMD_LIST) {
-        log_error("--json belongs to create and list");
-        return EXIT_USAGE;
+    if (cli->json && cli->command != DSK_CMD_CREATE && cli->command != DSK_CMD_LIST) {
+        dsk_log_error("--json belongs to create and list");
+        return DSK_EXIT_USAGE;
     }
-    return EXIT_OK;
+    return DSK_EXIT_OK;
 }
 
-static int parse_positionals(int count, char **words, struct cli *cli)
+static int parse_positionals(int count, char **words, dsk_cli_t *cli)
 {
     if (count == 0) {
-        log_error("missing command (create, list or revoke); see --help");
-        return EXIT_USAGE;
+        dsk_log_error("missing command (create, list or revoke); see --help");
+        return DSK_EXIT_USAGE;
     }
     if (!parse_command(words[0], &cli->command)) {
-        log_error("unknown command \"%.64s\"; see --help", words[0]);
-        return EXIT_USAGE;
+        dsk_log_error("unknown command \"%.64s\"; see --help", words[0]);
+        return DSK_EXIT_USAGE;
     }
-    int wanted = cli->command == CMD_REVOKE ? 2 : 1;
+    int wanted = cli->command == DSK_CMD_REVOKE ? 2 : 1;
     if (count != wanted) {
-        if (cli->command == CMD_REVOKE)
-            log_error("revoke takes exactly one key id or key");
+        if (cli->command == DSK_CMD_REVOKE)
+            dsk_log_error("revoke takes exactly one key id or key");
         else
-            log_error("unexpected argument \"%.64s\"", words[1]);
-        return EXIT_USAGE;
+            dsk_log_error("unexpected argument \"%.64s\"", words[1]);
+        return DSK_EXIT_USAGE;
     }
-    cli->target = cli->command == CMD_REVOKE ? words[1] : NULL;
-    return EXIT_OK;
+    cli->target = cli->command == DSK_CMD_REVOKE ? words[1] : NULL;
+    return DSK_EXIT_OK;
 }
 
-int cli_parse(int argc, char **argv, struct cli *cli)
+int dsk_cli_parse(int argc, char **argv, dsk_cli_t *cli)
 {
     memset(cli, 0, sizeof *cli);
     bool help = false;
@@ -139,19 +139,19 @@ int cli_parse(int argc, char **argv, struct cli *cli)
         } else if (id == OPT_JSON) {
             cli->json = true;
         } else if (slot_of(cli, id)) {
-            if (set_once(slot_of(cli, id), optarg, OPTIONS[index].name) != EXIT_OK)
-                return EXIT_USAGE;
+            if (set_once(slot_of(cli, id), optarg, OPTIONS[index].name) != DSK_EXIT_OK)
+                return DSK_EXIT_USAGE;
         } else {
-            log_error("unknown option or missing value: %.64s; see --help", argv[optind - 1]);
-            return EXIT_USAGE;
+            dsk_log_error("unknown option or missing value: %.64s; see --help", argv[optind - 1]);
+            return DSK_EXIT_USAGE;
         }
     }
     if (help) {
-        cli->command = CMD_HELP;
-        return EXIT_OK;
+        cli->command = DSK_CMD_HELP;
+        return DSK_EXIT_OK;
     }
     int rc = parse_positionals(argc - optind, argv + optind, cli);
-    if (rc != EXIT_OK)
+    if (rc != DSK_EXIT_OK)
         return rc;
     if (!cli->redis_url)
         cli->redis_url = getenv("REDIS_URL") ? getenv("REDIS_URL") : DEFAULT_REDIS_URL;

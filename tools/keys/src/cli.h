@@ -1,15 +1,15 @@
-#ifndef DS_KEYS_CLI_H
-#define DS_KEYS_CLI_H
+#ifndef DSK_CLI_H
+#define DSK_CLI_H
 
 #include <stdbool.h>
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+typedef enum { DSK_EXIT_OK = 0, DSK_EXIT_FAIL = 1, DSK_EXIT_USAGE = 2 } dsk_exit_e;
 
-enum command { CMD_HELP, CMD_CREATE, CMD_LIST, CMD_REVOKE };
+typedef enum { DSK_CMD_HELP, DSK_CMD_CREATE, DSK_CMD_LIST, DSK_CMD_REVOKE } dsk_command_e;
 
 /* The command line as given; values are validated by the command. */
-struct cli {
-    enum command command;
+typedef struct {
+    dsk_command_e command;
     const char *target; /* revoke: key id or full key */
     const char *name;
     const char *kind;
@@ -18,11 +18,11 @@ struct cli {
     bool json;
     const char *redis_url;
     const char *redis_prefix;
-};
+} dsk_cli_t;
 
-/* Returns EXIT_OK or EXIT_USAGE (after logging why). */
-int cli_parse(int argc, char **argv, struct cli *out);
+/* Returns DSK_EXIT_OK or DSK_EXIT_USAGE (after logging why). */
+int dsk_cli_parse(int argc, char **argv, dsk_cli_t *out);
 
-void cli_print_help(void);
+void dsk_cli_print_help(void);
 
 #endif

@@ -1,23 +1,23 @@
-#ifndef DS_KEYS_COMMANDS_H
-#define DS_KEYS_COMMANDS_H
+#ifndef DSK_COMMANDS_H
+#define DSK_COMMANDS_H
 
 #include "cli.h"
 #include "store.h"
 
 /* create validates everything before it touches Redis, so it is split:
  * prepare (usage errors, exit 2) then run. */
-struct create_request {
-    enum apikey_kind kind;
-    struct apikey_record record;
-};
+typedef struct {
+    dsk_apikey_kind_e kind;
+    dsk_apikey_record_t record;
+} dsk_create_request_t;
 
-int create_prepare(const struct cli *cli, struct create_request *req);
-int create_run(struct store *s, struct create_request *req, bool json);
+int dsk_create_prepare(const dsk_cli_t *cli, dsk_create_request_t *req);
+int dsk_create_run(dsk_store_t *s, dsk_create_request_t *req, bool json);
 
-int list_run(struct store *s, bool json);
+int dsk_list_run(dsk_store_t *s, bool json);
 
 /* Refuses targets that are neither a key id nor a key (exit 2). */
-int revoke_check(const char *target);
-int revoke_run(struct store *s, const char *target);
+int dsk_revoke_check(const char *target);
+int dsk_revoke_run(dsk_store_t *s, const char *target);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void log_error(const char *fmt, ...)
+void dsk_log_error(const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;

@@ -10,52 +10,52 @@
 
 /* Usage problems are all detected before Redis is contacted, so a typo never
  * half-applies and exit 2 always means "nothing happened". */
-static int check_usage(const struct cli *cli, struct create_request *create, struct redis_url *url)
+static int check_usage(const dsk_cli_t *cli, dsk_create_request_t *create, dsk_redis_url_t *url)
 {
-    int rc = EXIT_OK;
-    if (cli->command == CMD_CREATE)
-        rc = create_prepare(cli, create);
-    else if (cli->command == CMD_REVOKE)
-        rc = revoke_check(cli->target);
-    if (rc != EXIT_OK)
+    int rc = DSK_EXIT_OK;
+    if (cli->command == DSK_CMD_CREATE)
+        rc = dsk_create_prepare(cli, create);
+    else if (cli->command == DSK_CMD_REVOKE)
+        rc = dsk_revoke_check(cli->target);
+    if (rc != DSK_EXIT_OK)
         return rc;
-    if (!redis_url_parse(cli->redis_url, url)) {
-        log_error("bad Redis URL; expected redis://[[user]:password@]host[:port][/db]");
-        return EXIT_USAGE;
+    if (!dsk_redis_url_parse(cli->redis_url, url)) {
+        dsk_log_error("bad Redis URL; expected redis://[[user]:password@]host[:port][/db]");
+        return DSK_EXIT_USAGE;
     }
-    return EXIT_OK;
+    return DSK_EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
-    struct cli cli;
-    int rc = cli_parse(argc, argv, &cli);
-    if (rc != EXIT_OK)
+    dsk_cli_t cli;
+    int rc = dsk_cli_parse(argc, argv, &cli);
+    if (rc != DSK_EXIT_OK)
         return rc;
-    if (cli.command == CMD_HELP) {
-        cli_print_help();
-        return EXIT_OK;
+    if (cli.command == DSK_CMD_HELP) {
+        dsk_cli_print_help();
+        return DSK_EXIT_OK;
     }
 
-    struct create_request create;
-    struct redis_url url;
+    dsk_create_request_t create;
+    dsk_redis_url_t url;
     rc = check_usage(&cli, &create, &url);
-    if (rc != EXIT_OK)
+    if (rc != DSK_EXIT_OK)
         return rc;
 
-    struct store store;
-    if (!store_open(&store, &url, cli.redis_prefix))
-        return EXIT_FAIL;
+    dsk_store_t store;
+    if (!dsk_store_open(&store, &url, cli.redis_prefix))
+        return DSK_EXIT_FAIL;
     switch (cli.command) {
-    case CMD_CREATE: rc = create_run(&store, &create, cli.json); break;
-    case CMD_LIST: rc = list_run(&store, cli.json); break;
-    case CMD_REVOKE: rc = revoke_run(&store, cli.target); break;
-    case CMD_HELP: break;
+    case DSK_CMD_CREATE: rc = dsk_create_run(&store, &create, cli.json); break;
+    case DSK_CMD_LIST: rc = dsk_list_run(&store, cli.json); break;
+    case DSK_CMD_REVOKE: rc = dsk_revoke_run(&store, cli.target); break;
+    case DSK_CMD_HELP: break;
     }
-    store_close(&store);
-    if (rc == EXIT_OK && fflush(stdout) != 0) {
-        log_error("cannot write output");
-        rc = EXIT_FAIL;
+    dsk_store_close(&store);
+    if (rc == DSK_EXIT_OK && fflush(stdout) != 0) {
+        dsk_log_error("cannot write output");
+        rc = DSK_EXIT_FAIL;
     }
     return rc;
 }

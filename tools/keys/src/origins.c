@@ -54,7 +54,7 @@ static bool list_contains(const char *list, const char *word)
     return false;
 }
 
-bool origin_is_valid(const char *origin, char *why, size_t why_len)
+bool dsk_origin_is_valid(const char *origin, char *why, size_t why_len)
 {
     const char *default_port;
     const char *p;
@@ -94,7 +94,7 @@ bool origin_is_valid(const char *origin, char *why, size_t why_len)
     return true;
 }
 
-int origins_normalise(const char *list, char *out, size_t out_len, char *why, size_t why_len)
+int dsk_origins_normalise(const char *list, char *out, size_t out_len, char *why, size_t why_len)
 {
     char origin[MAX_ORIGIN_LEN + 2];
     size_t used = 0;
@@ -115,14 +115,15 @@ int origins_normalise(const char *list, char *out, size_t out_len, char *why, si
         memcpy(origin, p, n);
         origin[n] = '\0';
         p += n;
-        if (!origin_is_valid(origin, why, why_len))
+        if (!dsk_origin_is_valid(origin, why, why_len))
             return -1;
         if (list_contains(out, origin))
             continue;
 
         int w = snprintf(out + used, out_len - used, "%s%s", count ? " " : "", origin);
         if (w < 0 || (size_t)w >= out_len - used) {
-            snprintf(why, why_len, "origin list too long");
+            snprintf(why, why_len, "origin list longer than %zu bytes (origins separated by one space)",
+                     out_len - 1);
             return -1;
         }
         used += (size_t)w;

@@ -1,5 +1,5 @@
-#ifndef DS_KEYS_ORIGINS_H
-#define DS_KEYS_ORIGINS_H
+#ifndef DSK_ORIGINS_H
+#define DSK_ORIGINS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -9,11 +9,11 @@
  * http(s)://host[:port], lowercase host, no path, no default port. */
 
 /* Checks one origin; on failure writes the reason into why. */
-bool origin_is_valid(const char *origin, char *why, size_t why_len);
+bool dsk_origin_is_valid(const char *origin, char *why, size_t why_len);
 
 /* Validates a whitespace-separated list and writes it back normalised to single
  * spaces, without duplicates, into out. Returns the number of origins, or -1
  * with the reason in why. */
-int origins_normalise(const char *list, char *out, size_t out_len, char *why, size_t why_len);
+int dsk_origins_normalise(const char *list, char *out, size_t out_len, char *why, size_t why_len);
 
 #endif

@@ -22,13 +22,13 @@ static json_t *origins_array(const char *list)
     return arr;
 }
 
-json_t *record_json(const struct apikey_record *rec, const char *key)
+json_t *dsk_record_json(const dsk_apikey_record_t *rec, const char *key)
 {
     json_t *obj = json_object();
     bool ok = obj != NULL;
     if (ok && key)
         ok = json_object_set_new(obj, "key", json_string(key)) == 0;
-    ok = ok && json_object_set_new(obj, "id", json_stringn(rec->hash, APIKEY_ID_LEN)) == 0 &&
+    ok = ok && json_object_set_new(obj, "id", json_stringn(rec->hash, DATASTREAM_APIKEY_ID_LEN)) == 0 &&
          json_object_set_new(obj, "prefix", json_string(rec->prefix)) == 0 &&
          json_object_set_new(obj, "name", json_string(rec->name)) == 0 &&
          json_object_set_new(obj, "kind", json_string(rec->kind)) == 0 &&
@@ -37,20 +37,20 @@ json_t *record_json(const struct apikey_record *rec, const char *key)
          json_object_set_new(obj, "created_at", json_integer(rec->created_at)) == 0;
     if (!ok) {
         json_decref(obj);
-        log_error("cannot build JSON (invalid UTF-8 in a stored field, or out of memory)");
+        dsk_log_error("cannot build JSON (invalid UTF-8 in a stored field, or out of memory)");
         return NULL;
     }
     return obj;
 }
 
-int record_json_print(const json_t *value)
+int dsk_record_json_print(const json_t *value)
 {
     char *text = json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (!text) {
-        log_error("out of memory");
-        return EXIT_FAIL;
+        dsk_log_error("out of memory");
+        return DSK_EXIT_FAIL;
     }
-    int rc = printf("%s\n", text) < 0 ? EXIT_FAIL : EXIT_OK;
+    int rc = printf("%s\n", text) < 0 ? DSK_EXIT_FAIL : DSK_EXIT_OK;
     free(text);
     return rc;
 }

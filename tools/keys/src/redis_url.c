@@ -54,7 +54,7 @@ static bool parse_int_range(const char *s, size_t len, long min, long max, int *
     return true;
 }
 
-static bool parse_userinfo(const char *s, size_t len, struct redis_url *out)
+static bool parse_userinfo(const char *s, size_t len, dsk_redis_url_t *out)
 {
     const char *colon = memchr(s, ':', len);
     if (!colon)
@@ -64,7 +64,7 @@ static bool parse_userinfo(const char *s, size_t len, struct redis_url *out)
            percent_decode(colon + 1, len - ulen - 1, out->password, sizeof out->password);
 }
 
-bool redis_url_parse(const char *url, struct redis_url *out)
+bool dsk_redis_url_parse(const char *url, dsk_redis_url_t *out)
 {
     memset(out, 0, sizeof *out);
     out->port = 6379;

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include "datastream_keys.h"
 #include "log.h"
 
 #include <hiredis/hiredis.h>
@@ -7,45 +8,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX (STORE_PREFIX_MAX + sizeof "apikey:" + APIKEY_HASH_HEX_LEN)
+/* Room for the longest prefix, a key name's stem and a hash. */
+#define KEY_MAX (DATASTREAM_REDIS_PREFIX_MAX + 32 + DATASTREAM_APIKEY_HASH_HEX_LEN + 1)
 
 static const struct timeval TIMEOUT = {.tv_sec = 5, .tv_usec = 0};
 
 static const char *const FIELDS[] = {"name", "kind", "rate_limit", "origins", "created_at", "prefix"};
 enum { N_FIELDS = sizeof FIELDS / sizeof FIELDS[0] };
 
-static void record_key(const struct store *s, const char *hash, char out[KEY_MAX])
+/* Key names come from the contract (datastream_keys.h); false (logged) when one does not fit. */
+static bool key_name(const dsk_store_t *s, datastream_key_e key, const char *hash, char out[KEY_MAX])
 {
-    snprintf(out, KEY_MAX, "%sapikey:%s", s->prefix, hash);
+    datastream_key_part_t part = {hash, hash ? strlen(hash) : 0};
+    if (datastream_key_build(out, KEY_MAX, s->prefix, strlen(s->prefix), key, &part, hash ? 1 : 0) == 0) {
+        dsk_log_error("redis key name too long");
+        return false;
+    }
+    return true;
 }
 
-static void set_key(const struct store *s, char out[KEY_MAX])
+static bool record_key(const dsk_store_t *s, const char *hash, char out[KEY_MAX])
 {
-    snprintf(out, KEY_MAX, "%sapikeys", s->prefix);
+    return key_name(s, DATASTREAM_KEY_APIKEY, hash, out);
+}
+
+static bool set_key(const dsk_store_t *s, char out[KEY_MAX])
+{
+    return key_name(s, DATASTREAM_KEY_APIKEYS, NULL, out);
 }
 
 /* Reads one reply; a transport failure or a Redis error reply is logged and
  * reported as NULL so callers have a single failure path. */
-static redisReply *read_reply(struct store *s)
+static redisReply *read_reply(dsk_store_t *s)
 {
     void *raw = NULL;
     if (redisGetReply(s->redis, &raw) != REDIS_OK) {
-        log_error("redis: %s", s->redis->errstr[0] ? s->redis->errstr : "connection lost");
+        dsk_log_error("redis: %s", s->redis->errstr[0] ? s->redis->errstr : "connection lost");
         return NULL;
     }
     redisReply *r = raw;
     if (r->type == REDIS_REPLY_ERROR) {
-        log_error("redis: %s", r->str);
+        dsk_log_error("redis: %s", r->str);
         freeReplyObject(r);
         return NULL;
     }
     return r;
 }
 
-static redisReply *command(struct store *s, int argc, const char **argv)
+static redisReply *command(dsk_store_t *s, int argc, const char **argv)
 {
     if (redisAppendCommandArgv(s->redis, argc, argv, NULL) != REDIS_OK) {
-        log_error("redis: cannot queue command");
+        dsk_log_error("redis: cannot queue command");
         return NULL;
     }
     return read_reply(s);
@@ -58,14 +71,14 @@ struct argv_cmd {
 
 /* MULTI … EXEC so a key and its listing entry appear and vanish together.
  * Returns the EXEC array (free it) or NULL. */
-static redisReply *transaction(struct store *s, const struct argv_cmd *cmds, size_t n)
+static redisReply *transaction(dsk_store_t *s, const struct argv_cmd *cmds, size_t n)
 {
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     bool queued = redisAppendCommandArgv(s->redis, 1, multi, NULL) == REDIS_OK;
     for (size_t i = 0; queued && i < n; i++)
         queued = redisAppendCommandArgv(s->redis, cmds[i].argc, cmds[i].argv, NULL) == REDIS_OK;
     if (!queued || redisAppendCommandArgv(s->redis, 1, exec, NULL) != REDIS_OK) {
-        log_error("redis: cannot queue transaction");
+        dsk_log_error("redis: cannot queue transaction");
         return NULL;
     }
     bool ok = true;
@@ -80,14 +93,14 @@ static redisReply *transaction(struct store *s, const struct argv_cmd *cmds, siz
     for (size_t i = 0; ok && result->type == REDIS_REPLY_ARRAY && i < result->elements; i++)
         ok = result->element[i]->type != REDIS_REPLY_ERROR;
     if (!ok || result->type != REDIS_REPLY_ARRAY || result->elements != n) {
-        log_error("redis: transaction aborted");
+        dsk_log_error("redis: transaction aborted");
         freeReplyObject(result);
         return NULL;
     }
     return result;
 }
 
-static bool authenticate(struct store *s, const struct redis_url *url)
+static bool authenticate(dsk_store_t *s, const dsk_redis_url_t *url)
 {
     if (!url->password[0])
         return true;
@@ -99,7 +112,7 @@ static bool authenticate(struct store *s, const struct redis_url *url)
     return ok;
 }
 
-static bool select_db(struct store *s, int db)
+static bool select_db(dsk_store_t *s, int db)
 {
     if (db == 0)
         return true;
@@ -112,50 +125,50 @@ static bool select_db(struct store *s, int db)
     return ok;
 }
 
-bool store_open(struct store *s, const struct redis_url *url, const char *prefix)
+bool dsk_store_open(dsk_store_t *s, const dsk_redis_url_t *url, const char *prefix)
 {
     memset(s, 0, sizeof *s);
-    if (strlen(prefix) > STORE_PREFIX_MAX) {
-        log_error("redis prefix longer than %d bytes", STORE_PREFIX_MAX);
+    if (strlen(prefix) > DATASTREAM_REDIS_PREFIX_MAX) {
+        dsk_log_error("redis prefix longer than %d bytes", DATASTREAM_REDIS_PREFIX_MAX);
         return false;
     }
     strcpy(s->prefix, prefix);
 
     s->redis = redisConnectWithTimeout(url->host, url->port, TIMEOUT);
     if (!s->redis) {
-        log_error("redis: out of memory");
+        dsk_log_error("redis: out of memory");
         return false;
     }
     if (s->redis->err) {
-        log_error("redis: cannot connect to %s:%d: %s", url->host, url->port, s->redis->errstr);
-        store_close(s);
+        dsk_log_error("redis: cannot connect to %s:%d: %s", url->host, url->port, s->redis->errstr);
+        dsk_store_close(s);
         return false;
     }
     if (redisSetTimeout(s->redis, TIMEOUT) != REDIS_OK) {
-        log_error("redis: cannot set the socket timeout");
-        store_close(s);
+        dsk_log_error("redis: cannot set the socket timeout");
+        dsk_store_close(s);
         return false;
     }
     /* These log their own failure. */
     if (!authenticate(s, url) || !select_db(s, url->db)) {
-        store_close(s);
+        dsk_store_close(s);
         return false;
     }
     return true;
 }
 
-void store_close(struct store *s)
+void dsk_store_close(dsk_store_t *s)
 {
     if (s->redis)
         redisFree(s->redis);
     s->redis = NULL;
 }
 
-bool store_put(struct store *s, const struct apikey_record *rec)
+bool dsk_store_put(dsk_store_t *s, const dsk_apikey_record_t *rec)
 {
     char key[KEY_MAX], set[KEY_MAX], rate[24], created[24];
-    record_key(s, rec->hash, key);
-    set_key(s, set);
+    if (!record_key(s, rec->hash, key) || !set_key(s, set))
+        return false;
     snprintf(rate, sizeof rate, "%lld", rec->rate_limit);
     snprintf(created, sizeof created, "%lld", rec->created_at);
 
@@ -182,7 +195,7 @@ static long long int_field(const redisReply *r)
     return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
 }
 
-static bool fill_record(struct apikey_record *rec, const char *hash, const redisReply *fields)
+static bool fill_record(dsk_apikey_record_t *rec, const char *hash, const redisReply *fields)
 {
     if (fields->type != REDIS_REPLY_ARRAY || fields->elements != N_FIELDS ||
         fields->element[1]->type != REDIS_REPLY_STRING)
@@ -198,14 +211,15 @@ static bool fill_record(struct apikey_record *rec, const char *hash, const redis
     return true;
 }
 
-static redisReply *members(struct store *s)
+static redisReply *members(dsk_store_t *s)
 {
     char set[KEY_MAX];
-    set_key(s, set);
+    if (!set_key(s, set))
+        return NULL;
     const char *argv[] = {"SMEMBERS", set};
     redisReply *r = command(s, 2, argv);
     if (r && r->type != REDIS_REPLY_ARRAY) {
-        log_error("redis: %s is not a set", set);
+        dsk_log_error("redis: %s is not a set", set);
         freeReplyObject(r);
         return NULL;
     }
@@ -214,10 +228,10 @@ static redisReply *members(struct store *s)
 
 static bool is_hash_hex(const redisReply *r)
 {
-    return r->type == REDIS_REPLY_STRING && r->len == APIKEY_HASH_HEX_LEN;
+    return r->type == REDIS_REPLY_STRING && r->len == DATASTREAM_APIKEY_HASH_HEX_LEN;
 }
 
-bool store_list(struct store *s, struct apikey_record **out, size_t *count)
+bool dsk_store_list(dsk_store_t *s, dsk_apikey_record_t **out, size_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -230,14 +244,16 @@ bool store_list(struct store *s, struct apikey_record **out, size_t *count)
         char key[KEY_MAX];
         if (!is_hash_hex(set->element[i]))
             continue;
-        record_key(s, set->element[i]->str, key);
+        ok = record_key(s, set->element[i]->str, key);
+        if (!ok)
+            break;
         const char *argv[2 + N_FIELDS] = {"HMGET", key};
         memcpy(argv + 2, FIELDS, sizeof FIELDS);
         ok = redisAppendCommandArgv(s->redis, 2 + N_FIELDS, argv, NULL) == REDIS_OK;
     }
-    struct apikey_record *recs = ok ? calloc(set->elements + 1, sizeof *recs) : NULL;
+    dsk_apikey_record_t *recs = ok ? calloc(set->elements + 1, sizeof *recs) : NULL;
     if (!recs) {
-        log_error("redis: cannot queue listing");
+        dsk_log_error("redis: cannot queue listing");
         freeReplyObject(set);
         return false;
     }
@@ -261,7 +277,7 @@ bool store_list(struct store *s, struct apikey_record **out, size_t *count)
     return true;
 }
 
-int store_find_by_id(struct store *s, const char *id, char hash[APIKEY_HASH_HEX_LEN + 1])
+int dsk_store_find_by_id(dsk_store_t *s, const char *id, char hash[DATASTREAM_APIKEY_HASH_HEX_LEN + 1])
 {
     redisReply *set = members(s);
     if (!set)
@@ -269,20 +285,20 @@ int store_find_by_id(struct store *s, const char *id, char hash[APIKEY_HASH_HEX_
     int matches = 0;
     for (size_t i = 0; i < set->elements; i++) {
         const redisReply *m = set->element[i];
-        if (!is_hash_hex(m) || strncmp(m->str, id, APIKEY_ID_LEN) != 0)
+        if (!is_hash_hex(m) || strncmp(m->str, id, DATASTREAM_APIKEY_ID_LEN) != 0)
             continue;
         if (matches++ == 0)
-            memcpy(hash, m->str, APIKEY_HASH_HEX_LEN + 1);
+            memcpy(hash, m->str, DATASTREAM_APIKEY_HASH_HEX_LEN + 1);
     }
     freeReplyObject(set);
     return matches;
 }
 
-int store_delete(struct store *s, const char *hash)
+int dsk_store_delete(dsk_store_t *s, const char *hash)
 {
     char key[KEY_MAX], set[KEY_MAX];
-    record_key(s, hash, key);
-    set_key(s, set);
+    if (!record_key(s, hash, key) || !set_key(s, set))
+        return -1;
     const char *del[] = {"DEL", key};
     const char *srem[] = {"SREM", set, hash};
     const struct argv_cmd cmds[] = {{2, del}, {3, srem}};

@@ -1,12 +1,13 @@
--- Publication lease of a round (inlined by embed_lua.sh where a script says so): only the
--- process holding it publishes versions of the round, so versions applied by two consumer
--- processes reach subscribers in LSN order. Key <prefix>pl:<round_id>; value: the newest LSN
--- the holder still has to publish (20 digits) followed by the holder's owner id. The newest
--- LSN keeps the lease while a later batch of the same holder owes a newer version.
+-- Publication lease of a round (inlined by embed_lua.sh where a script says so, after
+-- lib/keys.lua): only the process holding it publishes versions of the round, so versions
+-- applied by two consumer processes reach subscribers in LSN order. Key publication_lease of
+-- the round id; value: the newest LSN the holder still has to publish (20 digits) followed by
+-- the holder's owner id. The newest LSN keeps the lease while a later batch of the same
+-- holder owes a newer version.
 local LEASE_LSN_DIGITS = 20
 
 local function lease_key(prefix, id)
-  return prefix .. 'pl:' .. id
+  return key(prefix, 'publication_lease', id)
 end
 
 local function lease_owner(value)

@@ -1,0 +1,243 @@
+/*
+ * The SSE "initial" event (datastream_sse_initial): nchan stores the event
+ * name with each message, so it cannot send the latest stored round as an
+ * event of its own. A PREACCESS handler gives a new SSE subscriber request
+ * (no Last-Event-ID, no ?last_event_id=) a small context on its own pool;
+ * nchan's copy of the request shares the context array, so the
+ * authorization subrequest (ngx_http_datastream_subscriber_auth.c) finds it
+ * through r->main, reads the channel's newest round in the same pipelined
+ * batch as its other commands and stores the event there; the body filter
+ * puts it in front of nchan's first output.
+ * The event has no id: line, so a reconnect never resumes from it.
+ */
+
+#include "ngx_http_datastream_module.h"
+
+#include <hiredis/hiredis.h>
+
+
+#define DS_SSE_INITIAL_HEAD   "event: initial\ndata: "
+
+
+static ngx_http_output_body_filter_pt    ds_next_body_filter;
+
+
+/* the SSE state of a subscriber request (or of nchan's copy of it) */
+static ds_stream_ctx_t *
+ds_stream_ctx(ngx_http_request_t *main)
+{
+    ngx_http_datastream_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(main, ngx_http_datastream_module);
+
+    if (!dlcf->sse_initial || dlcf->handler != DS_HANDLER_NONE) {
+        return NULL;
+    }
+
+    return ngx_http_get_module_ctx(main, ngx_http_datastream_module);
+}
+
+
+/* a new (not resuming) SSE subscriber in a datastream_sse_initial location */
+ngx_int_t
+ds_stream_phase_handler(ngx_http_request_t *r)
+{
+    ngx_http_datastream_loc_conf_t  *dlcf;
+    ds_stream_ctx_t                 *sctx;
+    ngx_str_t                       *accept, arg;
+
+    if (r != r->main || r->method != NGX_HTTP_GET) {
+        return NGX_DECLINED;
+    }
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
+
+    if (!dlcf->sse_initial || dlcf->handler != DS_HANDLER_NONE
+        || ngx_http_get_module_ctx(r, ngx_http_datastream_module) != NULL
+        || ds_is_websocket(r))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* nchan takes a request for SSE by its Accept header */
+    accept = ds_header_in(r, "Accept", sizeof("Accept") - 1);
+    if (accept == NULL
+        || ngx_strnstr(accept->data, "text/event-stream", accept->len) == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ds_header_in(r, "Last-Event-ID", sizeof("Last-Event-ID") - 1) != NULL
+        || ngx_http_arg(r, (u_char *) "last_event_id", sizeof("last_event_id") - 1,
+                        &arg) == NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    sctx = ngx_pcalloc(r->pool, sizeof(ds_stream_ctx_t));
+    if (sctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sctx->pool = r->pool;
+    ngx_http_set_ctx(r, sctx, ngx_http_datastream_module);
+
+    return NGX_DECLINED;
+}
+
+
+/* keeps "event: initial\ndata: <round>\n\n" on the subscriber's pool */
+void
+ds_stream_set_initial(ds_stream_ctx_t *sctx, ds_reply_t *reply)
+{
+    ngx_str_t  *json;
+    u_char     *p;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1
+        || reply->element[0].type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    json = &reply->element[0].str;
+
+    /* one data: line; the stored JSON is compact, but never break the stream */
+    if (json->len == 0 || ngx_strlchr(json->data, json->data + json->len, '\n')
+        || ngx_strlchr(json->data, json->data + json->len, '\r'))
+    {
+        return;
+    }
+
+    p = ngx_pnalloc(sctx->pool, sizeof(DS_SSE_INITIAL_HEAD) - 1 + json->len + 2);
+    if (p == NULL) {
+        return;
+    }
+
+    sctx->initial.data = p;
+    p = ngx_cpymem(p, DS_SSE_INITIAL_HEAD, sizeof(DS_SSE_INITIAL_HEAD) - 1);
+    p = ngx_cpymem(p, json->data, json->len);
+    *p++ = '\n';
+    *p++ = '\n';
+    sctx->initial.len = p - sctx->initial.data;
+}
+
+
+/*
+ * The subscriber request and nchan's copy (with the authorization) end in
+ * either order: a client may go away while Redis answers, and nchan drops
+ * its copy as soon as it has the answer. Each side unlinks itself.
+ */
+static void
+ds_stream_cleanup(void *data)
+{
+    ds_stream_ctx_t  *sctx = data;
+
+    if (sctx->sub) {
+        sctx->sub->stream = NULL;
+        sctx->sub = NULL;
+    }
+}
+
+
+static void
+ds_stream_sub_cleanup(void *data)
+{
+    ds_ctx_t  *ctx = data;
+
+    if (ctx->stream) {
+        ctx->stream->sub = NULL;
+        ctx->stream = NULL;
+    }
+}
+
+
+ngx_int_t
+ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx)
+{
+    ds_stream_ctx_t     *sctx;
+    ngx_pool_cleanup_t  *cln, *sub_cln;
+
+    sctx = ds_stream_ctx(r->main);
+
+    if (sctx == NULL || sctx->sub != NULL || sctx->done) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(sctx->pool, 0);
+    sub_cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (cln == NULL || sub_cln == NULL) {
+        if (cln) {
+            cln->handler = NULL;
+        }
+        return NGX_ERROR;
+    }
+
+    cln->handler = ds_stream_cleanup;
+    cln->data = sctx;
+    sub_cln->handler = ds_stream_sub_cleanup;
+    sub_cln->data = ctx;
+
+    sctx->sub = ctx;
+    ctx->stream = sctx;
+
+    return NGX_OK;
+}
+
+
+/* the initial event goes in front of nchan's first output (": hi") */
+static ngx_int_t
+ds_sse_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ds_stream_ctx_t  *sctx;
+    ngx_buf_t        *b;
+    ngx_chain_t      *cl;
+
+    if (r != r->main || in == NULL) {
+        return ds_next_body_filter(r, in);
+    }
+
+    sctx = ds_stream_ctx(r);
+
+    if (sctx == NULL || sctx->done) {
+        return ds_next_body_filter(r, in);
+    }
+
+    sctx->done = 1;
+
+    /* nchan sends its SSE headers as "200 OK" with status 204 inside */
+    if (sctx->initial.len == 0 || r->headers_out.status < NGX_HTTP_OK
+        || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return ds_next_body_filter(r, in);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = sctx->initial.data;
+    b->last = sctx->initial.data + sctx->initial.len;
+    b->memory = 1;
+
+    cl->buf = b;
+    cl->next = in;
+
+    return ds_next_body_filter(r, cl);
+}
+
+
+ngx_int_t
+ds_sse_initial_filter_init(ngx_conf_t *cf)
+{
+    ds_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ds_sse_body_filter;
+
+    return NGX_OK;
+}

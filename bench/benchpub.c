@@ -26,6 +26,8 @@
 
 #include <nats/nats.h>
 
+#include "wall_clock.h"
+
 #define MSG_MAX 4096
 
 typedef struct {
@@ -51,19 +53,10 @@ on_signal(int sig)
     stop_flag = 1;
 }
 
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 sleep_until_us(int64_t t)
 {
-    int64_t d = t - now_us();
+    int64_t d = t - wall_clock_us();
 
     if (d > 0) {
         struct timespec ts = { (time_t) (d / 1000000), (long) (d % 1000000) * 1000 };
@@ -329,7 +322,7 @@ main(int argc, char **argv)
         if (!found) goto bad;
     }
     if (ngames == 0) goto bad;
-    if (start_id < 0) start_id = now_us() / 1000;
+    if (start_id < 0) start_id = wall_clock_us() / 1000;
     if (max_time < 0) max_time = (double) count / rate + 30;
 
     if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR
@@ -377,7 +370,7 @@ main(int argc, char **argv)
     long long     sent = 0, errors = 0;
     http_counts_t hc = { 0, 0, 0 };
     int64_t   max_behind = 0;
-    int64_t   t0 = now_us() + 1000;
+    int64_t   t0 = wall_clock_us() + 1000;
     int64_t   deadline = t0 + (int64_t) (max_time * 1e6);
     char      msg[MSG_MAX], channels[256], fin[40], pt[16];
 
@@ -387,7 +380,7 @@ main(int argc, char **argv)
         int           n;
 
         sleep_until_us(due);
-        int64_t now = now_us();
+        int64_t now = wall_clock_us();
         if (now > deadline) break;
         if (now - due > max_behind) max_behind = now - due;
         if (iso8601(fin, sizeof(fin), due) != 0) { errors++; continue; }
@@ -418,7 +411,7 @@ main(int argc, char **argv)
         }
         sent++;
     }
-    double secs = (double) (now_us() - t0) / 1e6;
+    double secs = (double) (wall_clock_us() - t0) / 1e6;
     if (js != NULL) {
         jsPubOptions po;
         jsPubOptions_Init(&po);

@@ -31,6 +31,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "../wall_clock.h"
+
 #include "hist.h"
 
 #define MAX_PATHS        64
@@ -105,15 +107,6 @@ static struct {
     int64_t   first_rx_us, last_rx_us, ramp_done_us, start_us;
     char      first_error[160];
 } st;
-
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 on_signal(int sig)
@@ -327,7 +320,7 @@ extract_sent_us(const char *p, size_t len, int64_t *out, int *kind)
 static void
 record_message(conn_t *c, int has_ts, int64_t sent_us, int kind)
 {
-    int64_t now = now_us();
+    int64_t now = wall_clock_us();
 
     if (!has_ts) {
         st.no_timestamp++;
@@ -722,7 +715,7 @@ maybe_ready(void)
     if (st.ramp_done_us == 0 && st.started == o.connections
         && st.open + st.connect_failures + st.handshake_failures + st.closed_early >= o.connections)
     {
-        st.ramp_done_us = now_us();
+        st.ramp_done_us = wall_clock_us();
         if (o.ready_file) {
             FILE *f = fopen(o.ready_file, "w");
             if (f == NULL || fprintf(f, "%ld\n", st.open) < 0 || fclose(f) != 0) {
@@ -788,7 +781,7 @@ handle_handshake(conn_t *c)
     memmove(c->buf, c->buf + hlen, c->len - hlen);
     c->len -= hlen;
     c->state = ST_OPEN;
-    c->open_us = now_us();
+    c->open_us = wall_clock_us();
     st.open++;
     return 0;
 }
@@ -877,7 +870,7 @@ static int
 print_results(void)
 {
     struct rusage ru;
-    int64_t       end = now_us();
+    int64_t       end = wall_clock_us();
     double        span = st.messages > 1 ? (double) (st.last_rx_us - st.first_rx_us) / 1e6 : 0;
     double        ramp = st.ramp_done_us ? (double) (st.ramp_done_us - st.start_us) / 1e6 : -1;
     double        measured = st.ramp_done_us ? (double) (end - st.ramp_done_us) / 1e6 : 0;
@@ -943,10 +936,10 @@ main(int argc, char **argv)
     for (long i = 0; i < o.connections; i++) {
         conns[i].fd = -1;
     }
-    st.start_us = now_us();
+    st.start_us = wall_clock_us();
 
     while (!stop_flag) {
-        int64_t now = now_us();
+        int64_t now = wall_clock_us();
         double  elapsed = (double) (now - st.start_us) / 1e6;
 
         /* Ramp: start whatever is due, at most 1000 per loop so the loop stays responsive. */

@@ -227,20 +227,27 @@ in_input(ngx_str_t *v)
     return 0;
 }
 
+/*
+ * The model of the origin list, written apart from the module's scanner: an
+ * origin is listed where it occurs with a space or an end on either side.
+ */
 static int
 listed(const u_char *o, size_t olen)
 {
-    const u_char  *p = st.data[8], *end = p + st.len[8], *s;
+    const u_char  *list = st.data[8], *end = list + st.len[8], *hit;
 
-    while (p < end) {
-        while (p < end && *p == ' ') {
-            p++;
+    if (olen == 0) {
+        return 0;
+    }
+
+    for (hit = list; hit < end; hit++) {
+        hit = memmem(hit, end - hit, o, olen);
+        if (hit == NULL) {
+            return 0;
         }
-        s = p;
-        while (p < end && *p != ' ') {
-            p++;
-        }
-        if (olen && (size_t) (p - s) == olen && memcmp(s, o, olen) == 0) {
+        if ((hit == list || hit[-1] == ' ')
+            && (hit + olen == end || hit[olen] == ' '))
+        {
             return 1;
         }
     }

@@ -126,6 +126,13 @@ static ngx_command_t  ds_commands[] = {
       offsetof(ngx_http_datastream_loc_conf_t, sse_initial),
       NULL },
 
+    { ngx_string("datastream_unbatch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_datastream_loc_conf_t, unbatch),
+      NULL },
+
     { ngx_string("datastream_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ds_conf_handler,
@@ -290,6 +297,7 @@ ds_create_loc_conf(ngx_conf_t *cf)
     dlcf->rate_limit_sk = NGX_CONF_UNSET_UINT;
     dlcf->rate_limit_pk = NGX_CONF_UNSET_UINT;
     dlcf->sse_initial = NGX_CONF_UNSET;
+    dlcf->unbatch = NGX_CONF_UNSET;
 
     return dlcf;
 }
@@ -322,6 +330,7 @@ ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->rate_limit_pk, prev->rate_limit_pk, 100);
     ngx_conf_merge_str_value(conf->nchan_status, prev->nchan_status, "");
     ngx_conf_merge_value(conf->sse_initial, prev->sse_initial, 0);
+    ngx_conf_merge_value(conf->unbatch, prev->unbatch, 0);
 
     return NGX_CONF_OK;
 }
@@ -534,7 +543,12 @@ ds_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ds_sse_initial_filter_init(cf);
+    if (ds_sse_initial_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* registered last, so it runs first: it sees nchan's output alone */
+    return ds_unbatch_filter_init(cf);
 }
 
 

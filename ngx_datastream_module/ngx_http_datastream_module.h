@@ -70,6 +70,7 @@ typedef struct {
     ngx_uint_t                 rate_limit_pk;
     ngx_str_t                  nchan_status;  /* internal nchan_stub_status URI */
     ngx_flag_t                 sse_initial;
+    ngx_flag_t                 unbatch;
 } ngx_http_datastream_loc_conf_t;
 
 
@@ -182,6 +183,25 @@ typedef ngx_int_t (*ds_answer_hook_pt)(ngx_http_request_t *r, ds_ctx_t *ctx,
 
 typedef struct ds_stream_ctx_s  ds_stream_ctx_t;
 
+/* nchan's ids are "<time>:<tag>"; a longer one is never repeated */
+#define DS_UNBATCH_ID_MAX      96
+/* a round's id inside a message: "<previous message's id>.<rounds before it + 1>" */
+#define DS_ROUND_ID_MAX        (DS_UNBATCH_ID_MAX + 1 + NGX_INT_T_LEN)
+
+/* rounds a stream remembers, to drop one that a channel got twice */
+#define DS_UNBATCH_SEEN        128
+
+/* what ngx_http_datastream_unbatch.c keeps between two messages */
+typedef struct {
+    ngx_chain_t               *free;
+    ngx_chain_t               *busy;
+    size_t                     prev_id_len;   /* 0: not known */
+    u_char                     prev_id[DS_UNBATCH_ID_MAX];
+    ngx_uint_t                 skip;          /* rounds of the next message the client has */
+    uint64_t                   seen[DS_UNBATCH_SEEN];  /* hashes of the last rounds sent */
+    ngx_uint_t                 nseen;
+} ds_unbatch_t;
+
 /* per-request state */
 struct ds_ctx_s {
     ds_route_e                 route;
@@ -219,11 +239,15 @@ struct ds_ctx_s {
  * not serve itself), created before nchan runs: the authorization
  * subrequest fills in the initial event, the body filter sends it
  */
+/* a WebSocket/SSE subscriber's state (ngx_http_datastream_sse_initial.c) */
 struct ds_stream_ctx_s {
     ngx_pool_t                *pool;          /* the subscriber request's */
     ngx_str_t                  initial;       /* the whole event, or empty */
     ds_ctx_t                  *sub;           /* the authorization's, while both live */
-    unsigned                   done:1;
+    unsigned                   wants_initial:1;
+    unsigned                   done:1;        /* the initial event is behind */
+    unsigned                   websocket:1;
+    ds_unbatch_t               unbatch;
 };
 
 
@@ -314,10 +338,15 @@ ngx_int_t ds_api_games(ngx_http_request_t *r, ds_ctx_t *ctx, ds_reply_t *hash);
 ngx_int_t ds_games_have_type(ds_reply_t *games, ngx_str_t *type);
 ngx_int_t ds_subscriber_auth_handler(ngx_http_request_t *r);
 ngx_uint_t ds_is_websocket(ngx_http_request_t *r);
+void ds_subscriber_channel(ngx_http_request_t *subscriber, ngx_str_t *name,
+    ngx_uint_t *type);
 ngx_int_t ds_subprotocol_filter_init(ngx_conf_t *cf);
 
 /* SSE initial event */
 ngx_int_t ds_sse_initial_filter_init(ngx_conf_t *cf);
+ngx_int_t ds_unbatch_filter_init(ngx_conf_t *cf);
+ds_stream_ctx_t *ds_stream_ctx(ngx_http_request_t *main);
+ngx_int_t ds_resume_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
 ngx_int_t ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx);
 void ds_stream_set_initial(ds_stream_ctx_t *sctx, ds_reply_t *reply);

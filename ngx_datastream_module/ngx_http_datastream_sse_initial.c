@@ -22,15 +22,15 @@
 static ngx_http_output_body_filter_pt    ds_next_body_filter;
 
 
-/* the SSE state of a subscriber request (or of nchan's copy of it) */
-static ds_stream_ctx_t *
+/* the stream state of a subscriber request (or of nchan's copy of it) */
+ds_stream_ctx_t *
 ds_stream_ctx(ngx_http_request_t *main)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
 
     dlcf = ngx_http_get_module_loc_conf(main, ngx_http_datastream_module);
 
-    if (!dlcf->sse_initial || dlcf->handler != DS_HANDLER_NONE) {
+    if ((!dlcf->sse_initial && !dlcf->unbatch) || dlcf->handler != DS_HANDLER_NONE) {
         return NULL;
     }
 
@@ -38,13 +38,32 @@ ds_stream_ctx(ngx_http_request_t *main)
 }
 
 
-/* a new (not resuming) SSE subscriber in a datastream_sse_initial location */
+/* an SSE request that resumes nothing: nchan takes SSE by the Accept header */
+static ngx_uint_t
+ds_sse_fresh(ngx_http_request_t *r)
+{
+    ngx_str_t  *accept, arg;
+
+    accept = ds_header_in(r, "Accept", sizeof("Accept") - 1);
+    if (accept == NULL
+        || ngx_strnstr(accept->data, "text/event-stream", accept->len) == NULL)
+    {
+        return 0;
+    }
+
+    return ds_header_in(r, "Last-Event-ID", sizeof("Last-Event-ID") - 1) == NULL
+           && ngx_http_arg(r, (u_char *) "last_event_id", sizeof("last_event_id") - 1,
+                           &arg) != NGX_OK;
+}
+
+
+/* a subscriber of a datastream_sse_initial or datastream_unbatch location */
 ngx_int_t
 ds_stream_phase_handler(ngx_http_request_t *r)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
     ds_stream_ctx_t                 *sctx;
-    ngx_str_t                       *accept, arg;
+    ngx_uint_t                       websocket, wants_initial;
 
     if (r != r->main || r->method != NGX_HTTP_GET) {
         return NGX_DECLINED;
@@ -52,25 +71,16 @@ ds_stream_phase_handler(ngx_http_request_t *r)
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
 
-    if (!dlcf->sse_initial || dlcf->handler != DS_HANDLER_NONE
-        || ngx_http_get_module_ctx(r, ngx_http_datastream_module) != NULL
-        || ds_is_websocket(r))
+    if ((!dlcf->sse_initial && !dlcf->unbatch) || dlcf->handler != DS_HANDLER_NONE
+        || ngx_http_get_module_ctx(r, ngx_http_datastream_module) != NULL)
     {
         return NGX_DECLINED;
     }
 
-    /* nchan takes a request for SSE by its Accept header */
-    accept = ds_header_in(r, "Accept", sizeof("Accept") - 1);
-    if (accept == NULL
-        || ngx_strnstr(accept->data, "text/event-stream", accept->len) == NULL)
-    {
-        return NGX_DECLINED;
-    }
+    websocket = ds_is_websocket(r);
+    wants_initial = dlcf->sse_initial && !websocket && ds_sse_fresh(r);
 
-    if (ds_header_in(r, "Last-Event-ID", sizeof("Last-Event-ID") - 1) != NULL
-        || ngx_http_arg(r, (u_char *) "last_event_id", sizeof("last_event_id") - 1,
-                        &arg) == NGX_OK)
-    {
+    if (!wants_initial && !dlcf->unbatch) {
         return NGX_DECLINED;
     }
 
@@ -80,9 +90,11 @@ ds_stream_phase_handler(ngx_http_request_t *r)
     }
 
     sctx->pool = r->pool;
+    sctx->websocket = websocket;
+    sctx->wants_initial = wants_initial;
     ngx_http_set_ctx(r, sctx, ngx_http_datastream_module);
 
-    return NGX_DECLINED;
+    return dlcf->unbatch ? ds_resume_start(r, sctx) : NGX_DECLINED;
 }
 
 
@@ -159,7 +171,7 @@ ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx)
 
     sctx = ds_stream_ctx(r->main);
 
-    if (sctx == NULL || sctx->sub != NULL || sctx->done) {
+    if (sctx == NULL || !sctx->wants_initial || sctx->sub != NULL || sctx->done) {
         return NGX_OK;
     }
 
@@ -199,7 +211,7 @@ ds_sse_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     sctx = ds_stream_ctx(r);
 
-    if (sctx == NULL || sctx->done) {
+    if (sctx == NULL || !sctx->wants_initial || sctx->done) {
         return ds_next_body_filter(r, in);
     }
 

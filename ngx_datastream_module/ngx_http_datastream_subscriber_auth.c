@@ -34,9 +34,9 @@ ds_is_websocket(ngx_http_request_t *r)
 }
 
 
-/* /<endpoint>/<slug> or /<endpoint>/type/<type> */
-static void
-ds_subscriber_channel(ngx_http_request_t *subscriber, ds_ctx_t *ctx, ngx_uint_t *type)
+/* /<endpoint>/<slug> or /<endpoint>/type/<type>; name is empty for another path */
+void
+ds_subscriber_channel(ngx_http_request_t *subscriber, ngx_str_t *name, ngx_uint_t *type)
 {
     u_char  *p, *end, *slash;
 
@@ -46,7 +46,7 @@ ds_subscriber_channel(ngx_http_request_t *subscriber, ds_ctx_t *ctx, ngx_uint_t 
 
     slash = (p < end) ? ngx_strlchr(p + 1, end, '/') : NULL;
     if (slash == NULL) {
-        ngx_str_null(&ctx->name);
+        ngx_str_null(name);
         return;
     }
 
@@ -59,8 +59,8 @@ ds_subscriber_channel(ngx_http_request_t *subscriber, ds_ctx_t *ctx, ngx_uint_t 
         p += sizeof("type/") - 1;
     }
 
-    ctx->name.data = p;
-    ctx->name.len = end - p;
+    name->data = p;
+    name->len = end - p;
 }
 
 
@@ -212,7 +212,7 @@ ds_subscriber_start(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
 
-    ds_subscriber_channel(r->main, ctx, &type);
+    ds_subscriber_channel(r->main, &ctx->name, &type);
 
     /* the subscriber request may be gone by the time Redis answers */
     name = ctx->name;

@@ -35,7 +35,7 @@ static const var_spec vars[] = {
     TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
          "nchan publisher base URL (http only); channels are appended as /game.<slug>,type.<type>"),
     INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DSC_PUBLISH_CONNECTIONS_MAX,
-        "keep-alive connections to nchan used in parallel (one per game type in a batch)"),
+        "keep-alive connections to nchan used in parallel (a batch's channels spread over them)"),
     TEXT("PREFIX", "datastream", prefix, "Debezium topic prefix: subjects <PREFIX>.public.rounds|games"),
     TEXT("STREAM", "DebeziumStream", stream, "JetStream stream holding the change events"),
     TEXT("DURABLE_ROUNDS", "cdc-public-rounds", durable_rounds, "durable pull consumer for rounds"),

@@ -3,14 +3,25 @@
 #include "datastream_contract.h"
 
 #include "http_pipeline.h"
+#include "json_text.h"
 #include "log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* <publish path>/game.<slug>,type.<type> */
-#define PATH_MAX_LEN (DSC_TEXT_MAX + sizeof "/game.,type." + 2 * DATASTREAM_NAME_MAX)
+/* <publish path>/game.<slug> or /type.<type> */
+#define PATH_MAX_LEN (DSC_TEXT_MAX + sizeof "/game." + DATASTREAM_NAME_MAX)
+
+/* Bytes of one nchan message: the publisher location keeps up to 1 MiB in memory. */
+#define DSC_NCHAN_MESSAGE_MAX (256 * 1024)
+
+/* nchan's answers for a stored message: delivered (201) or no subscriber yet (202). */
+static bool accepted(int status)
+{
+    return status == 201 || status == 202;
+}
 
 struct dsc_nchan_s {
     const dsc_config_t *cfg;
@@ -53,99 +64,90 @@ int dsc_nchan_probe(const dsc_nchan_t *n)
     return rc;
 }
 
-/* Index of name in names[0..*count), added when missing. */
-static size_t name_index(const char **names, size_t *count, const char *name)
+/* A channel of the batch: its messages go over one connection, in order. */
+typedef struct {
+    const char *kind;   /* "game" or "type" */
+    const char *name;
+    size_t conn;
+    size_t open;        /* its message still taking rounds, or SIZE_MAX */
+} channel_t;
+
+typedef struct {
+    char path[PATH_MAX_LEN];
+    dsc_text_t body;
+    size_t conn;
+    size_t len;
+} message_t;
+
+static size_t channel_index(channel_t *chans, size_t *count, const char *kind, const char *name,
+                            size_t nconn)
 {
     for (size_t i = 0; i < *count; i++)
-        if (strcmp(names[i], name) == 0)
+        if (chans[i].kind == kind && strcmp(chans[i].name, name) == 0)
             return i;
-    names[*count] = name;
+    chans[*count] = (channel_t){kind, name, *count % nconn, SIZE_MAX};
     return (*count)++;
 }
 
-static size_t id_index(int64_t *ids, size_t *count, int64_t id)
+/* Adds json to the channel's open message, or opens one; returns the message's index. */
+static size_t add_round(const dsc_nchan_t *n, channel_t *ch, message_t *msgs, size_t *nmsgs,
+                        const char *json)
 {
-    for (size_t i = 0; i < *count; i++)
-        if (ids[i] == id)
-            return i;
-    ids[*count] = id;
-    return (*count)++;
-}
-
-/* Notes that entry k of a table (a game, a round) travels on connection c; true when it
- * already travels on another one. fresh: k was just added to the table. */
-static bool on_two_connections(size_t *conn_of, size_t k, bool fresh, size_t c)
-{
-    if (fresh)
-        conn_of[k] = c;
-    return conn_of[k] != c;
-}
-
-/* Spreads the publications over the connections by game type, so every publication to a
- * channel travels on one connection and nchan receives each channel's rounds in order.
- * A game seen with two types in one batch (rows carrying their own game_type), or a round
- * whose versions in the batch have two types, would tie two connections together: then the
- * whole batch uses the first connection, so that those publications keep their order too. */
-static int assign_connections(const dsc_nchan_t *n, const dsc_publication_t *pubs, size_t count,
-                              size_t *conn)
-{
-    const char **types = calloc(count, sizeof *types);
-    const char **slugs = calloc(count, sizeof *slugs);
-    int64_t *rounds = calloc(count, sizeof *rounds);
-    size_t *slug_conn = calloc(count, sizeof *slug_conn);
-    size_t *round_conn = calloc(count, sizeof *round_conn);
-    size_t ntypes = 0, nslugs = 0, nrounds = 0;
-    bool tied = false;
-    int rc = -1;
-    if (!types || !slugs || !rounds || !slug_conn || !round_conn)
-        goto out;
-    for (size_t i = 0; i < count; i++) {
-        conn[i] = name_index(types, &ntypes, pubs[i].type) % n->nconn;
-        size_t before = nslugs, s = name_index(slugs, &nslugs, pubs[i].slug);
-        tied |= on_two_connections(slug_conn, s, s == before, conn[i]);
-        before = nrounds;
-        size_t r = id_index(rounds, &nrounds, pubs[i].round_id);
-        tied |= on_two_connections(round_conn, r, r == before, conn[i]);
+    size_t len = strlen(json);
+    if (ch->open != SIZE_MAX && msgs[ch->open].len + 1 + len <= DSC_NCHAN_MESSAGE_MAX) {
+        message_t *m = &msgs[ch->open];
+        dsc_text_raw(&m->body, "\n");
+        dsc_text_raw(&m->body, json);
+        m->len += 1 + len;
+        return ch->open;
     }
-    for (size_t i = 0; i < count && tied; i++)
-        conn[i] = 0;
-    rc = 0;
-out:
-    free(types);
-    free(slugs);
-    free(rounds);
-    free(slug_conn);
-    free(round_conn);
-    return rc;
+    message_t *m = &msgs[*nmsgs];
+    snprintf(m->path, sizeof m->path, "%s/%s.%s", n->cfg->publish_path, ch->kind, ch->name);
+    dsc_text_raw(&m->body, json);
+    m->len = len;
+    m->conn = ch->conn;
+    ch->open = *nmsgs;
+    return (*nmsgs)++;
 }
 
 int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
 {
+    static const char game[] = "game", type[] = "type";
     if (count == 0)
         return 0;
-    /* Requests grouped by connection, in publication order within each group. */
-    dsc_http_request_t *reqs = calloc(count, sizeof *reqs);
-    size_t *order = calloc(count, sizeof *order), *conn = calloc(count, sizeof *conn);
-    char (*paths)[PATH_MAX_LEN] = calloc(count, PATH_MAX_LEN);
-    size_t first[DSC_PUBLISH_CONNECTIONS_MAX + 1] = {0};
+    channel_t *chans = calloc(2 * count, sizeof *chans);
+    message_t *msgs = calloc(2 * count, sizeof *msgs);
+    /* the messages carrying round i: msg_of[2i] (its game), msg_of[2i + 1] (its type) */
+    size_t *msg_of = calloc(2 * count, sizeof *msg_of);
+    /* requests grouped by connection, in message order within each group */
+    dsc_http_request_t *reqs = calloc(2 * count, sizeof *reqs);
+    size_t *req_of = calloc(2 * count, sizeof *req_of);
+    size_t first[DSC_PUBLISH_CONNECTIONS_MAX + 1] = {0}, fill[DSC_PUBLISH_CONNECTIONS_MAX];
+    size_t nchans = 0, nmsgs = 0;
     int rc = -1, answered = 0;
     for (size_t i = 0; i < count; i++)
         pubs[i].ok = false;
-    if (!reqs || !order || !conn || !paths || assign_connections(n, pubs, count, conn) != 0)
+    if (!chans || !msgs || !msg_of || !reqs || !req_of)
         goto out;
-    for (size_t i = 0; i < count; i++)
-        first[conn[i] + 1]++;
+    for (size_t i = 0; i < count; i++) {
+        size_t g = channel_index(chans, &nchans, game, pubs[i].slug, n->nconn);
+        size_t t = channel_index(chans, &nchans, type, pubs[i].type, n->nconn);
+        msg_of[2 * i] = add_round(n, &chans[g], msgs, &nmsgs, pubs[i].json);
+        msg_of[2 * i + 1] = add_round(n, &chans[t], msgs, &nmsgs, pubs[i].json);
+    }
+    for (size_t m = 0; m < nmsgs; m++) {
+        if (msgs[m].body.failed)
+            goto out;
+        first[msgs[m].conn + 1]++;
+    }
     for (size_t c = 0; c < n->nconn; c++)
         first[c + 1] += first[c];
-    size_t fill[DSC_PUBLISH_CONNECTIONS_MAX];
     memcpy(fill, first, sizeof fill);
-    for (size_t i = 0; i < count; i++) {
-        size_t k = fill[conn[i]]++;
-        order[k] = i;
-        snprintf(paths[k], PATH_MAX_LEN, "%s/game.%s,type.%s", n->cfg->publish_path,
-                 pubs[i].slug, pubs[i].type);
-        reqs[k].path = paths[k];
-        reqs[k].body = pubs[i].json;
+    for (size_t m = 0; m < nmsgs; m++) {
+        size_t k = fill[msgs[m].conn]++;
+        req_of[m] = k;
+        reqs[k].path = msgs[m].path;
+        reqs[k].body = msgs[m].body.data;
     }
     /* All batches go out before any answer is read: the connections work in parallel. */
     for (size_t c = 0; c < n->nconn; c++)
@@ -156,18 +158,22 @@ int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
             answered += got;
     }
     rc = 0;
-    for (size_t k = 0; k < count; k++) {
-        pubs[order[k]].ok = reqs[k].status == 201 || reqs[k].status == 202;
-        if (!pubs[order[k]].ok)
+    for (size_t i = 0; i < count; i++) {
+        pubs[i].ok = accepted(reqs[req_of[msg_of[2 * i]]].status)
+                     && accepted(reqs[req_of[msg_of[2 * i + 1]]].status);
+        if (!pubs[i].ok)
             rc = -1;
     }
     if (rc != 0)
-        dsc_log(DSC_LOG_WARN, "nchan publish failed", "{s:i, s:i, s:i}", "requests", (int)count,
-                "answered", answered, "first_status", reqs[0].status);
+        dsc_log(DSC_LOG_WARN, "nchan publish failed", "{s:i, s:i, s:i, s:i}", "rounds", (int)count,
+                "messages", (int)nmsgs, "answered", answered, "first_status", reqs[0].status);
 out:
+    for (size_t m = 0; msgs && m < nmsgs; m++)
+        free(msgs[m].body.data);
+    free(chans);
+    free(msgs);
+    free(msg_of);
     free(reqs);
-    free(order);
-    free(conn);
-    free(paths);
+    free(req_of);
     return rc;
 }

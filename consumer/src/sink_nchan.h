@@ -1,4 +1,7 @@
-/* Live publication to nchan: one POST per round to <PUBLISH_URL>/game.<slug>,type.<type>. */
+/* Live publication to nchan: per batch, one POST per channel (<PUBLISH_URL>/game.<slug>,
+ * <PUBLISH_URL>/type.<type>) whose body is the channel's rounds in stream order, joined by
+ * '\n'; the backend's datastream_unbatch gives each round its own frame / event again and
+ * drops a round a channel got twice (a retry after an answer that never came). */
 #ifndef DSC_SINK_NCHAN_H
 #define DSC_SINK_NCHAN_H
 

@@ -34,6 +34,6 @@ ConsumerTest::Stack::wait_until('drained', 60, sub { $s->consumer_lag('cdc-publi
 my @got = map { $_->{data} } $watch->messages($sid, 2, 10);
 is_deeply \@got, [ $insert, $update ], 'both live versions published, insert first'
     or diag "published on rounds.game.crash:\n" . join("\n", @got);
-is $s->nchan_messages('game.crash'), 2, 'nchan received both versions';
+is $s->nchan_rounds('game.crash'), 2, 'nchan received both versions';
 is $s->stop('consumer', 'TERM'), 0, 'clean exit';
 done_testing;

@@ -42,9 +42,9 @@ my @game_msgs = $watch->messages($game_sid, 2, 10);
 is_deeply [ map { $_->{data} } @game_msgs ], [ @want[1, 2] ], 'NATS rounds.game.crash got the inserts only, in order';
 my @type_msgs = $watch->messages($type_sid, 2, 10);
 is_deeply [ map { $_->{data} } @type_msgs ], [ @want[1, 2] ], 'NATS rounds.type.multiplier too';
-ConsumerTest::Stack::wait_until('nchan', 10, sub { $s->nchan_messages('game.crash') == 2 });
-is $s->nchan_messages('game.crash'), 2, 'nchan game channel got two messages';
-is $s->nchan_messages('type.multiplier'), 2, 'nchan type channel got two messages';
+ConsumerTest::Stack::wait_until('nchan', 10, sub { $s->nchan_rounds('game.crash') == 2 });
+is $s->nchan_rounds('game.crash'), 2, 'nchan game channel got two messages';
+is $s->nchan_rounds('type.multiplier'), 2, 'nchan type channel got two messages';
 is $s->redis('HGET', rkey('round_version', 101), 'pub'), sprintf('%020d', 20), 'publication recorded in the version hash';
 
 # update: replaces the member, published

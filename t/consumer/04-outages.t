@@ -55,8 +55,8 @@ $s->start_nginx;
 my @after_nginx = $watch->messages($sid, 2, 20);
 is_deeply [ map { $_->{data} } @after_nginx ], [ map { round_json(id => $_, lsn => 10 + $_, %rj) } 5 .. 6 ],
     'owed publications made once nginx is back';
-ConsumerTest::Stack::wait_until('nchan got them', 10, sub { $s->nchan_messages('game.crash') == 2 });
-is $s->nchan_messages('game.crash'), 2, 'nchan received each once';
+ConsumerTest::Stack::wait_until('nchan got them', 10, sub { $s->nchan_rounds('game.crash') == 2 });
+is $s->nchan_rounds('game.crash'), 2, 'nchan received each once';
 cmp_ok $s->metric('consumer', 'datastream_sink_errors_total{sink="nchan"}'), '>=', 1, 'nchan sink errors counted';
 
 # --- NATS restarted (JetStream state kept on disk)

@@ -56,7 +56,7 @@ is_deeply [ $s->redis_list('ZRANGE', rkey('history_type', 'multiplier'), 0, -1) 
     'type history follows';
 is $s->redis('HGET', rkey('round_version', 3), 'g'), 'crash', 'version hash records the new game';
 is $s->redis('HGET', rkey('round_version', 1), 'pub'), sprintf('%020d', 12), 'publication of the newest version recorded';
-is $s->nchan_messages('game.crash'), 4, 'nchan got the crash publications once each';
+is $s->nchan_rounds('game.crash'), 4, 'nchan got the crash publications once each';
 is $s->metric('consumer', 'datastream_messages_processed_total{op="c",result="skipped"}'), 1, 'repeat skipped';
 is $s->metric('consumer', 'datastream_messages_processed_total{op="u",result="skipped"}'), 1, 'stale update skipped';
 

@@ -217,13 +217,25 @@ sub redis {
 # Lines of `redis-cli --raw` output as a list (empty list for an empty answer).
 sub redis_list { my $out = shift->redis(@_); return length($out // '') ? split /\n/, $out : () }
 
-# Number of messages nchan holds for a channel (the publisher location answers GET with info).
-sub nchan_messages {
+# Number of round objects nchan holds for a channel: the consumer publishes the rounds of a
+# channel that a batch holds as one message, joined by "\n". The publisher location answers GET
+# with the message count; the longpoll subscriber (oldest first) walks the messages.
+sub nchan_rounds {
     my ($self, $channel) = @_;
-    my $r = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:" . $self->port('nginx') . "/pub/$channel",
-        { headers => { Accept => 'text/json' } });
+    my $http = HTTP::Tiny->new(timeout => 5);
+    my $base = "http://127.0.0.1:" . $self->port('nginx');
+    my $r = $http->get("$base/pub/$channel", { headers => { Accept => 'text/json' } });
     return 0 if $r->{status} == 404;
-    return decode_json($r->{content})->{messages};
+    my $messages = decode_json($r->{content})->{messages};
+    my ($rounds, %next) = (0);
+    for (1 .. $messages) {
+        $r = $http->get("$base/sub/$channel", { headers => \%next });
+        last unless $r->{status} == 200;
+        $rounds += () = $r->{content} =~ /^./mg;
+        %next = ('If-Modified-Since' => $r->{headers}{'last-modified'},
+                 'If-None-Match' => $r->{headers}{etag});
+    }
+    return $rounds;
 }
 
 sub consumer_lag {

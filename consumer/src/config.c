@@ -33,7 +33,7 @@ static const var_spec vars[] = {
     TEXT("REDIS_URL", "redis://127.0.0.1:6379/0", redis_url, "Redis, redis://host:port[/db]"),
     TEXT("REDIS_PREFIX", "ds:", redis_prefix, "prefix of every Redis key"),
     TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
-         "nchan publisher base URL (http only); channels are appended as /game.<slug>,type.<type>"),
+         "nchan publisher base URL (http only); channels are appended as /game.<slug>, /type.<type>"),
     INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DSC_PUBLISH_CONNECTIONS_MAX,
         "keep-alive connections to nchan used in parallel (a batch's channels spread over them)"),
     TEXT("PREFIX", "datastream", prefix, "Debezium topic prefix: subjects <PREFIX>.public.rounds|games"),

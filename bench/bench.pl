@@ -39,7 +39,7 @@ GetOptions(
 my $Q = $opt{quick};
 my %P = $Q ? (
     backlog        => 50_000,
-    rates          => [100, 1000, 10000],
+    rates          => [100, 1000, 5000, 10000],
     rate_seconds   => 3,
     latency_conns  => 5,
     fanout         => [1000, 10000],
@@ -50,7 +50,7 @@ my %P = $Q ? (
     wrk_seconds    => 3,
 ) : (
     backlog        => 200_000,
-    rates          => [100, 1000, 10000],
+    rates          => [100, 1000, 5000, 10000],
     rate_seconds   => 10,
     latency_conns  => 5,
     fanout         => [1000, 5000, 10000],

@@ -180,6 +180,8 @@ http {
             $pass
             nchan_message_buffer_length 1000;
             nchan_message_timeout 1h;
+            client_max_body_size 1m;
+            client_body_buffer_size 1m;
         }
     }
 }

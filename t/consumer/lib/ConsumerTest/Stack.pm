@@ -133,6 +133,9 @@ http {
             nchan_publisher;
             nchan_channel_id \$1;
             nchan_channel_id_split_delimiter ",";
+            # as conf/nginx/nginx.conf.template: a batch of rounds stays in memory
+            client_max_body_size 1m;
+            client_body_buffer_size 1m;
         }
         location ~ ^/sub/(.+)\$ {
             nchan_subscriber longpoll;

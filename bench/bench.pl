@@ -62,6 +62,7 @@ my %P = $Q ? (
 );
 $P{ramp} = 2500;                    # connections per second
 $P{fanout_offered} = $ENV{DS_BENCH_FANOUT_DELIVERIES} if $ENV{DS_BENCH_FANOUT_DELIVERIES};
+$P{rates} = [split /,/, $ENV{DS_BENCH_RATES}] if $ENV{DS_BENCH_RATES};
 $P{workers} = $ENV{DS_BENCH_WORKERS} // 1;
 
 my $BUILD = $ENV{DS_BUILD_DIR} || "$REPO/build";
@@ -423,6 +424,20 @@ sub time_drain {
 
 # ---------------------------------------------------------------- a: consumer throughput
 
+# CPU seconds the servers of the pipeline have used so far: where a drain's time went.
+sub server_cpu {
+    my @nginx = $full ? nginx_workers($full->{run}) : ();
+    return { redis => proc_cpu($stack->{procs}{redis}), nats => proc_cpu($stack->{procs}{nats}),
+             nginx => sample_procs(@nginx)->{cpu} };
+}
+
+sub server_cpu_note {
+    my ($before) = @_;
+    my $now = server_cpu();
+    return sprintf('Redis CPU %.1f s, NATS %.1f s, nginx %.1f s',
+                   map { $now->{$_} - $before->{$_} } qw(redis nats nginx));
+}
+
 sub part_a {
     my $n = $P{backlog};
     note "a: games registry";
@@ -463,17 +478,51 @@ sub part_a {
     note "a: consumer";
     my $pid = start_consumer() && $stack->{procs}{consumer};
     my $cpu0 = proc_cpu($pid);
+    my $servers0 = server_cpu();
     my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pid);
     my $cpu = proc_cpu($pid) - $cpu0;
+    my $servers = server_cpu_note($servers0);
     my $hwm = proc_status($pid, 'VmHWM');
     my $rss = proc_status($pid, 'VmRSS');
     raw(a_consumer => { %$cd, cpu_s => $cpu, vm_hwm_kb => $hwm, rss_kb => $rss });
     my $rate = $cd->{seconds} ? $n / $cd->{seconds} : undef;
     $data{a}{consumer} = { rate => $rate, rss_kb => $rss, hwm_kb => $hwm };
     row(part => 'a', case => "drain $n rounds", metric => 'events/s', value => $rate, baseline => $noop_rate,
-        note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; baseline RSS %s KiB%s', $batch, $rss, $hwm, $cpu,
-                        $noop->{rss_kb} // '?', $cd->{left} ? sprintf(', NOT DRAINED: %d left%s', $cd->{left},
+        note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; %s; baseline RSS %s KiB%s', $batch, $rss, $hwm, $cpu,
+                        $servers, $noop->{rss_kb} // '?', $cd->{left} ? sprintf(', NOT DRAINED: %d left%s', $cd->{left},
                         $cd->{stalled} ? ' (no progress for 30 s)' : ' at timeout') : ''));
+    part_a_replicas($n, $rate) if $rate;
+}
+
+# Scale-out: a second backlog of new rounds drained by two consumer processes on the one
+# durable, against the single process's rate above.
+sub part_a_replicas {
+    my ($n, $single_rate) = @_;
+    $stack->stop_consumer;
+    note "a: backlog of $n more round inserts for 2 consumer replicas";
+    defined feed_publish('datastream.public.rounds', sprintf('rounds --count %d --start-id %d', $n, $n + 1))
+        or return skip('a', 'second backlog publish failed');
+    my @names = ('consumer', 'consumer2');
+    my @pids;
+    for my $name (@names) {
+        $stack->start_consumer(name => $name, env => { LOG_LEVEL => 'warn' },
+                               nginx => $have_module && $api_key ? 'nginx' : 'bare');
+        push @pids, $stack->{procs}{$name};
+    }
+    my @cpu0 = map { proc_cpu($_) } @pids;
+    my $servers0 = server_cpu();
+    my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pids[0]);
+    my @cpu = map { proc_cpu($pids[$_]) - $cpu0[$_] } 0 .. $#pids;
+    my $servers = server_cpu_note($servers0);
+    my @rss = map { proc_status($_, 'VmRSS') } @pids;
+    raw(a_two_replicas => { %$cd, cpu_s => \@cpu, rss_kb => \@rss });
+    my $rate = $cd->{seconds} ? $n / $cd->{seconds} : undef;
+    $data{a}{two_replicas} = { rate => $rate };
+    row(part => 'a', case => "drain $n rounds, 2 consumer replicas", metric => 'events/s', value => $rate,
+        baseline => $single_rate,
+        note => sprintf('baseline: 1 replica above; CPU %.1f + %.1f s, RSS %d + %d KiB; %s%s', @cpu, @rss, $servers,
+                        $cd->{left} ? ", NOT DRAINED: $cd->{left} left" : ''));
+    $stack->stop_consumer($_) for @names;
 }
 
 # ---------------------------------------------------------------- load client runs

@@ -21,7 +21,6 @@ typedef enum {
     DATASTREAM_KEY_HISTORY_REVISIONS,   /* hrev                   hash history -> revision */
     DATASTREAM_KEY_HISTORY_REVISION_SEQ, /* hrev:seq              revision counter */
     DATASTREAM_KEY_ROUND_VERSION,       /* rv:{round id}          hash of the applied version */
-    DATASTREAM_KEY_PUBLICATION_LEASE,   /* pl:{round id}          publication lease */
     DATASTREAM_KEY_TRUNCATED_LSN,       /* truncated_lsn          LSN of the last truncate */
     DATASTREAM_KEY_APIKEY,              /* apikey:{hash}          hash of one API key */
     DATASTREAM_KEY_APIKEYS,             /* apikeys                set of key hashes */
@@ -56,7 +55,6 @@ datastream_key_info(datastream_key_e key)
         [DATASTREAM_KEY_HISTORY_REVISIONS]    = { "hrev", 0 },
         [DATASTREAM_KEY_HISTORY_REVISION_SEQ] = { "hrev:seq", 0 },
         [DATASTREAM_KEY_ROUND_VERSION]        = { "rv", 1 },
-        [DATASTREAM_KEY_PUBLICATION_LEASE]    = { "pl", 1 },
         [DATASTREAM_KEY_TRUNCATED_LSN]        = { "truncated_lsn", 0 },
         [DATASTREAM_KEY_APIKEY]               = { "apikey", 1 },
         [DATASTREAM_KEY_APIKEYS]              = { "apikeys", 0 },

@@ -54,7 +54,7 @@ for my $v (1 .. 6) {
 my %version_of = reverse %json;
 sub publish { $feed->js_publish('datastream.public.rounds', $_) for @_ }
 sub rv_lsn { $stack->redis_cli('HGET', rkey('round_version', $_[0]), 'lsn') =~ s/^0+|\s+\z//gr }
-sub lease { $stack->redis_cli('GET', rkey('publication_lease', 7)) =~ s/\s+\z//r }
+sub lease { $stack->redis_cli('HGET', rkey('round_version', 7), 'lease') =~ s/\s+\z//r }
 sub held_by { my ($name) = @_; my $pid = $stack->{procs}{$name}; return lease() =~ /:$pid:[0-9a-f]+$/ }
 sub metric {
     my ($name, $series) = @_;
@@ -143,7 +143,7 @@ $stack->start_consumer(name => 'b', nginx => 'nginx2', env => \%env);
 publish($event{6});
 wait_until('B applied version 6', sub { rv_lsn(7) eq 5_000_006 }, 10);
 ok held_by('a'), 'A holds the lease for version 5 while B waits with version 6';
-$stack->redis_cli('DEL', rkey('publication_lease', 7));
+$stack->redis_cli('HDEL', rkey('round_version', 7), 'lease', 'until');
 is_deeply [ wait_versions(4, 10) ], [ 1, 2, 4, 6 ], 'B published version 6 once the lease was gone';
 wait_until('A dropped version 5', sub { (metric('a', 'datastream_publications_coalesced_total') // 0) == 1 }, 10);
 $stack->start_nginx;

@@ -19,9 +19,15 @@ local FIRST, STRIDE = 6, 7
 
 local keys_set = key(p, 'histories')
 local truncated = redis.call('GET', key(p, 'truncated_lsn'))
+local now = lease_clock()
 
-local function claim_publication(id, lsn)
-  return hold_lease(p, id, lsn, owner, lease_ms) and 1 or 2
+-- Appends the lease fields to fields when the caller may take the round's lease: 1 then,
+-- 2 when another process holds it.
+local function claim_publication(fields, lease, lease_until, lsn)
+  local taken = lease_taken(lease, lease_until, lsn, owner, lease_ms, now)
+  if not taken then return 2 end
+  for _, v in ipairs(taken) do fields[#fields + 1] = v end
+  return 1
 end
 
 -- History changes of this batch, per key, written at the end (or before a delete or truncate
@@ -88,13 +94,16 @@ end
 local function upsert(op, live, id, lsn, slug, typ, json)
   if truncated and lsn <= truncated then return {'stale', 0} end
   local rv = key(p, 'round_version', id)
-  local cur = redis.call('HMGET', rv, 'lsn', 'live', 'pub', 'g', 't')
+  local cur = redis.call('HMGET', rv, 'lsn', 'live', 'pub', 'g', 't', 'lease', 'until')
   local old_game, old_type
   if cur[1] then
     if lsn < cur[1] then return {'stale', 0} end
     if lsn == cur[1] then
-      local owed = cur[2] == '1' and not is_published(cur[3], lsn)
-      return {'duplicate', owed and claim_publication(id, lsn) or 0}
+      if cur[2] ~= '1' or is_published(cur[3], lsn) then return {'duplicate', 0} end
+      local fields = {}
+      local publish = claim_publication(fields, cur[6], cur[7], lsn)
+      if publish == 1 then redis.call('HSET', rv, unpack(fields)) end
+      return {'duplicate', publish}
     end
     old_game = cur[4] and key(p, 'history_game', cur[4])
     old_type = cur[5] and key(p, 'history_type', cur[5])
@@ -107,9 +116,11 @@ local function upsert(op, live, id, lsn, slug, typ, json)
     pending[history] = pending[history] or {}
     pending[history][id] = json
   end
-  redis.call('HSET', rv, 'lsn', lsn, 'op', op, 'live', live, 'g', slug, 't', typ)
+  local fields = {'lsn', lsn, 'op', op, 'live', live, 'g', slug, 't', typ}
+  local publish = live == '1' and claim_publication(fields, cur[6], cur[7], lsn) or 0
+  redis.call('HSET', rv, unpack(fields))
   redis.call('EXPIRE', rv, ttl)
-  return {'applied', live == '1' and claim_publication(id, lsn) or 0}
+  return {'applied', publish}
 end
 
 -- The event carries only the key, so the histories to clean come from the version hash, or

@@ -11,12 +11,18 @@ local p, owner, lease_ms = ARGV[1], ARGV[2], ARGV[3]
 -- include lib/keys.lua
 -- include lib/publication_lease.lua
 
+local now = lease_clock()
+
 local function may_publish(id, lsn)
-  if redis.call('EXISTS', lease_key(p, id)) == 0 then
-    local cur = redis.call('HMGET', key(p, 'round_version', id), 'lsn', 'pub')
-    if cur[1] ~= lsn or is_published(cur[2], lsn) then return false end
+  local rv = key(p, 'round_version', id)
+  local cur = redis.call('HMGET', rv, 'lsn', 'pub', 'lease', 'until')
+  if not lease_live(cur[3], cur[4], now) and (cur[1] ~= lsn or is_published(cur[2], lsn)) then
+    return false
   end
-  return hold_lease(p, id, lsn, owner, lease_ms)
+  local taken = lease_taken(cur[3], cur[4], lsn, owner, lease_ms, now)
+  if not taken then return false end
+  redis.call('HSET', rv, unpack(taken))
+  return true
 end
 
 local out = {}

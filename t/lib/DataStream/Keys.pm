@@ -25,7 +25,6 @@ my %STEM = (
     history_revisions    => ['hrev', 0],
     history_revision_seq => ['hrev:seq', 0],
     round_version        => ['rv', 1],
-    publication_lease    => ['pl', 1],
     truncated_lsn        => ['truncated_lsn', 0],
     apikey               => ['apikey', 1],
     apikeys              => ['apikeys', 0],

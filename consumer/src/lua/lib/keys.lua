@@ -12,7 +12,6 @@ local KEY = {
   history_revisions = 'hrev',
   history_revision_seq = 'hrev:seq',
   round_version = 'rv:',
-  publication_lease = 'pl:',
   truncated_lsn = 'truncated_lsn',
 }
 

@@ -258,12 +258,34 @@ run_suite() {   # $1 = build dir to test, $2 = label, $3 = test paths to leave o
         while IFS= read -r f; do files+=("$f"); done < <(find "$build/bin" -maxdepth 1 -name 'test_*' -type f -perm -u+x | sort)
     fi
     log "test suite ($label)"
+    local out="$TEST_TMP/prove-${#SUITE_LOGS[@]}.log" rc=0
     (cd "$REPO" && DS_BUILD_DIR=$build \
         TEST_NGINX_DATASTREAM_MODULE="$build/nginx/ngx_http_datastream_module.so" \
         TEST_NGINX_NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so \
         TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-1984} \
-        prove "${inc[@]}" -I "$REPO/t/lib" --timer "${files[@]}")
+        prove "${inc[@]}" -I "$REPO/t/lib" --timer "${files[@]}") 2>&1 | tee "$out" \
+        || rc=${PIPESTATUS[0]}
+    SUITE_LOGS+=("$label|$rc|$out")
+    return "$rc"
 }
+
+# The last lines of a long run are what a CI log keeps: each pass's verdict
+# and, for a failed one, prove's summary of the failing files and tests.
+print_verdicts() {
+    local entry label rc out
+    for entry in "${SUITE_LOGS[@]}"; do
+        IFS='|' read -r label rc out <<<"$entry"
+        if [ "$rc" = 0 ]; then
+            log "$label: all tests passed"
+        else
+            log "$label: FAILED (prove exit $rc)"
+            sed -n '/^Test Summary Report/,$p' "$out" >&2
+            grep -E '^(not ok|# +Failed test|Bail out)' "$out" | head -40 >&2 || true
+        fi
+    done
+}
+
+SUITE_LOGS=()
 
 run_tests() {
     local status=0
@@ -283,6 +305,7 @@ run_tests() {
             status=1
         fi
     fi
+    print_verdicts
     return $status
 }
 

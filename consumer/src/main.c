@@ -55,7 +55,11 @@ static void rounds_tick(void *stage, dsc_source_t *source)
     double now = dsc_clock_now();
     if (now >= w->next_probe) {
         w->next_probe = now + PROBE_INTERVAL_S;
-        dsc_metrics_set_dependency(DSC_DEP_REDIS, dsc_redis_ping(w->redis) == 0);
+        int64_t used, max;
+        bool redis_up = dsc_redis_probe_memory(w->redis, &used, &max) == 0;
+        dsc_metrics_set_dependency(DSC_DEP_REDIS, redis_up);
+        if (redis_up)
+            dsc_metrics_set_redis_memory(used, max);
         dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, dsc_nchan_probe(w->nchan) == 0);
     }
     if (now >= w->next_lag && dsc_nats_connected(source->nats)) {

@@ -31,6 +31,8 @@ static struct {
     uint64_t lease_waits;
     uint64_t coalesced;
     int64_t lag;
+    int64_t redis_used_memory;
+    int64_t redis_maxmemory;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_bool dependency_up[DSC_DEP_COUNT];
@@ -88,6 +90,14 @@ void dsc_metrics_set_lag(int64_t lag)
     pthread_mutex_unlock(&m.lock);
 }
 
+void dsc_metrics_set_redis_memory(int64_t used, int64_t max)
+{
+    pthread_mutex_lock(&m.lock);
+    m.redis_used_memory = used;
+    m.redis_maxmemory = max;
+    pthread_mutex_unlock(&m.lock);
+}
+
 void dsc_metrics_set_dependency(dsc_dependency_e dep, bool up)
 {
     atomic_store(&dependency_up[dep], up);
@@ -136,6 +146,13 @@ char *dsc_metrics_render(void)
     line(&t, "# HELP datastream_consumer_lag Pending plus unacknowledged messages of the rounds durable.\n"
              "# TYPE datastream_consumer_lag gauge\ndatastream_consumer_lag %lld\n",
          (long long)m.lag);
+    line(&t, "# HELP datastream_redis_used_memory_bytes Redis used_memory at the last probe.\n"
+             "# TYPE datastream_redis_used_memory_bytes gauge\ndatastream_redis_used_memory_bytes %lld\n",
+         (long long)m.redis_used_memory);
+    line(&t, "# HELP datastream_redis_maxmemory_bytes Redis maxmemory (0: no limit); with noeviction, "
+             "writes fail once used memory reaches it.\n"
+             "# TYPE datastream_redis_maxmemory_bytes gauge\ndatastream_redis_maxmemory_bytes %lld\n",
+         (long long)m.redis_maxmemory);
     line(&t, "# HELP datastream_redeliveries_total Messages received more than once.\n"
              "# TYPE datastream_redeliveries_total counter\ndatastream_redeliveries_total %llu\n",
          (unsigned long long)m.redeliveries);

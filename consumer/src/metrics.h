@@ -33,6 +33,7 @@ void dsc_metrics_processed(datastream_op_e op, dsc_result_e result, double laten
 void dsc_metrics_redelivered(void);
 void dsc_metrics_sink_error(dsc_sink_e sink);
 void dsc_metrics_set_lag(int64_t lag);
+void dsc_metrics_set_redis_memory(int64_t used, int64_t max);
 void dsc_metrics_set_dependency(dsc_dependency_e dep, bool up);
 bool dsc_metrics_dependency(dsc_dependency_e dep);
 void dsc_metrics_stage(dsc_stage_e stage, double seconds);

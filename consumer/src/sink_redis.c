@@ -122,16 +122,39 @@ int dsc_redis_ensure(dsc_redis_t *r)
     return 0;
 }
 
-int dsc_redis_ping(dsc_redis_t *r)
+/* The value of "name:<integer>" on a line of an INFO reply, or -1. */
+static int64_t info_field(const char *info, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = info;
+    while (p) {
+        if (strncmp(p, name, len) == 0 && p[len] == ':') {
+            char *end;
+            long long v = strtoll(p + len + 1, &end, 10);
+            return end != p + len + 1 && v >= 0 ? (int64_t)v : -1;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
+int dsc_redis_probe_memory(dsc_redis_t *r, int64_t *used, int64_t *max)
 {
     if (dsc_redis_ensure(r) != 0)
         return -1;
-    redisReply *rep = redisCommand(r->ctx, "PING");
-    bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+    redisReply *rep = redisCommand(r->ctx, "INFO memory");
+    bool ok = rep && rep->type == REDIS_REPLY_STRING;
+    if (ok) {
+        *used = info_field(rep->str, "used_memory");
+        *max = info_field(rep->str, "maxmemory");
+        ok = *used >= 0 && *max >= 0;
+    }
     if (rep)
         freeReplyObject(rep);
     if (!ok)
-        drop_connection(r, "ping");
+        drop_connection(r, "info memory");
     return ok ? 0 : -1;
 }
 

@@ -35,7 +35,9 @@ void dsc_redis_free(dsc_redis_t *r);
 
 /* Connects (and loads the scripts) when not connected. 0 when usable. */
 int dsc_redis_ensure(dsc_redis_t *r);
-int dsc_redis_ping(dsc_redis_t *r);
+/* Liveness probe that also reads INFO memory: used_memory and maxmemory in bytes (0 = no
+ * limit), so a Redis that will soon refuse writes (noeviction) shows before it does. */
+int dsc_redis_probe_memory(dsc_redis_t *r, int64_t *used, int64_t *max);
 
 /* Each call is one pipelined round trip; -1 when Redis failed (nothing is known about
  * items without a result; replaying them is harmless). */

@@ -92,6 +92,17 @@ is $s->metric('consumer', 'datastream_messages_processed_total{op="t",result="ap
 ConsumerTest::Stack::wait_until('lag', 10, sub { defined $s->metric('consumer', 'datastream_consumer_lag') && $s->metric('consumer', 'datastream_consumer_lag') == 0 });
 is $s->metric('consumer', 'datastream_consumer_lag'), 0, 'lag gauge drained';
 is $s->http_get('consumer', '/readyz')->{status}, 200, 'ready';
+
+# Redis memory gauges (alerting before a noeviction Redis refuses writes): the
+# probe reads INFO memory every 2 s.
+$s->redis(qw(CONFIG SET maxmemory 987654321));
+ConsumerTest::Stack::wait_until('maxmemory gauge', 10,
+    sub { ($s->metric('consumer', 'datastream_redis_maxmemory_bytes') // 0) == 987654321 });
+is $s->metric('consumer', 'datastream_redis_maxmemory_bytes'), 987654321, 'maxmemory gauge is Redis maxmemory';
+my ($used) = ($s->redis(qw(INFO memory)) // "") =~ /^used_memory:(\d+)/m;
+cmp_ok abs($s->metric('consumer', 'datastream_redis_used_memory_bytes') - $used), '<', $used / 2,
+    "used memory gauge is near Redis used_memory ($used)";
+$s->redis(qw(CONFIG SET maxmemory 0));
 like $s->http_get('consumer', '/metrics')->{content},
     qr/^datastream_processing_latency_seconds_bucket\{le="0\.001"\} \d+$/m, 'latency histogram exposed';
 

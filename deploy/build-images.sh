@@ -155,6 +155,10 @@ smoke_consumer() {
         >/dev/null 2>&1 &
     pid=$!
     expect_healthz "$pid" "http://127.0.0.1:$((port + 2))" KILL "consumer /healthz" "$img"
+    # The troubleshooting commands of docs/deploy-eks.md, from inside the image.
+    out=$(chroot --userspec=10001:10001 "$mnt" wget -qO- "http://127.0.0.1:$((port + 2))/healthz" 2>&1) \
+        || { kill -KILL "$pid"; wait "$pid" || true; die "wget -qO- failed in $img: $out"; }
+    log "wget -qO- ok in $img"
     kill -TERM "$pid"
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$pid" 2>/dev/null; then

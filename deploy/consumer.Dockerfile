@@ -1,5 +1,7 @@
 # Data Stream consumer: datastream-consumer, plus datastream-keys (API keys:
-# `kubectl -n datastream exec deploy/consumer -- datastream-keys list`).
+# `kubectl -n datastream exec deploy/consumer -- datastream-keys list`) and
+# wget, for the troubleshooting commands run from a consumer pod
+# (`... exec deploy/consumer -- wget -qO- http://nats:8222/healthz`).
 # Build from the repository root:
 #   podman build -f deploy/consumer.Dockerfile -t datastream/consumer .
 ARG BASE_IMAGE=debian:bookworm-slim
@@ -29,7 +31,7 @@ FROM ${BASE_IMAGE}
 COPY --from=build /runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates $(cat /tmp/runtime-packages) \
+        ca-certificates wget $(cat /tmp/runtime-packages) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
  && groupadd --system --gid 10001 datastream \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin datastream

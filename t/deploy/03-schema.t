@@ -47,7 +47,7 @@ is($rc, 0, 'tsc --noEmit accepts every field of every rendered object') or diag 
 remove_tree($ts);
 
 for my $kind (qw(Deployment Service Ingress NetworkPolicy PodDisruptionBudget ScaledObject
-                 ExternalSecret SecretStore ConfigMap PersistentVolumeClaim Namespace)) {
+                 ExternalSecret Password ConfigMap PersistentVolumeClaim Namespace)) {
     ok($seen_kind{$kind}, "a $kind was schema-checked");
 }
 

@@ -73,7 +73,7 @@ for my $name (sort keys %dep) {
             ok(exists $ports{$port}, "Deployment $name/$c->{name}: $probe port $port is a container port");
         }
         for my $ref (map { $_->{valueFrom}{secretKeyRef} // () } @{ $c->{env} // [] }) {
-            is($ref->{name}, 'datastream-secrets', "Deployment $name/$c->{name}: secret refs name datastream-secrets");
+            like($ref->{name}, qr/^datastream-(secrets|token)$/, "Deployment $name/$c->{name}: secret ref $ref->{name} is one the overlay makes");
         }
     }
     for my $v (@{ $spec->{volumes} // [] }) {
@@ -163,6 +163,7 @@ is_deeply([map { $_->{port} } @{ $svc{redis}{spec}{ports} }], [6379], 'Service r
 my @ing = objs($docs, 'Ingress');
 is(scalar @ing, 1, 'one Ingress');
 my $ing = $ing[0];
+is($ing->{metadata}{name}, 'datastream', 'the Ingress is named datastream (kubectl get ingress datastream)');
 my $a = $ing->{metadata}{annotations};
 is($ing->{spec}{ingressClassName}, 'alb', 'Ingress class alb');
 is($ing->{spec}{rules}[0]{host}, 'datastream.hypetech.games', 'Ingress host datastream.hypetech.games');
@@ -193,16 +194,21 @@ cmp_ok($idle, '>', $sse_ping, 'ALB idle timeout is above the SSE ping interval')
 cmp_ok($idle, '<', $keepalive, 'ALB idle timeout is below nginx keepalive_timeout (no 502 on reused connections)');
 
 # ---------------------------------------------------------------- graceful shutdown order
+# nginx must have closed every subscriber itself (WebSocket 1001, SSE end of
+# stream) before the ALB force-closes what is left of a deregistered target,
+# and the pod must outlive the deregistration: t/e2e/112-rollout.t plays it.
+my $margin = 5;
 my $be_spec = $dep{backend}{spec}{template}{spec};
 my $pre = $be->{lifecycle}{preStop}{exec}{command} // [];
 my ($sleep) = ("@$pre" =~ /^sleep (\d+)$/);
 ok($sleep, 'backend: preStop sleeps');
-cmp_ok($sleep, '>', $dereg, 'backend: preStop sleep is above the ALB deregistration delay');
 my $wst = seconds($be_env{DS_NGINX_SHUTDOWN_TIMEOUT} // die 'DS_NGINX_SHUTDOWN_TIMEOUT unset');
-cmp_ok($sleep + $wst, '<', $be_spec->{terminationGracePeriodSeconds},
-       'backend: preStop sleep + worker_shutdown_timeout is below terminationGracePeriodSeconds');
-cmp_ok($co_env{SHUTDOWN_GRACE}, '<', $dep{consumer}{spec}{template}{spec}{terminationGracePeriodSeconds},
-       'consumer: SHUTDOWN_GRACE is below terminationGracePeriodSeconds');
+cmp_ok($sleep + $wst + $margin, '<', $dereg,
+       "backend: preStop $sleep s + worker_shutdown_timeout $wst s + $margin s is below the ALB deregistration delay $dereg s");
+cmp_ok($dereg, '<', $be_spec->{terminationGracePeriodSeconds},
+       'backend: the ALB deregistration delay is below terminationGracePeriodSeconds');
+cmp_ok($co_env{SHUTDOWN_GRACE} + $margin, '<', $dep{consumer}{spec}{template}{spec}{terminationGracePeriodSeconds},
+       "consumer: SHUTDOWN_GRACE + $margin s is below terminationGracePeriodSeconds");
 like($tpl, qr/worker_shutdown_timeout \$\{DS_NGINX_SHUTDOWN_TIMEOUT\}/,
      'nginx template takes worker_shutdown_timeout from DS_NGINX_SHUTDOWN_TIMEOUT');
 
@@ -234,6 +240,17 @@ ok(grep({ $_ eq 'Ingress' } @{ $bnp->{spec}{policyTypes} // [] }), 'backend Netw
 ok(grep({ my $r = $_; grep { $be_ports{ $_->{port} } == 3001 } @{ $r->{ports} // [] } } @{ $bnp->{spec}{ingress} }),
    'backend NetworkPolicy has a rule for the publisher port');
 is($pub_open, 0, 'the publisher port admits consumer pods only');
+my ($nnp) = grep { subset($_->{spec}{podSelector}{matchLabels}, $dep{nats}{spec}{template}{metadata}{labels}) } @np;
+ok($nnp, 'a NetworkPolicy selects the nats pods');
+my %nats_from;    # port => sorted list of who may connect
+for my $rule (@{ $nnp->{spec}{ingress} // [] }) {
+    my @who = map { $_->{namespaceSelector} ? 'namespace ' . $_->{namespaceSelector}{matchLabels}{'kubernetes.io/metadata.name'}
+                                            : pods_selected($_->{podSelector}{matchLabels}) } @{ $rule->{from} // [] };
+    push @{ $nats_from{ $_->{port} } }, @who for @{ $rule->{ports} // [] };
+}
+is_deeply([sort @{ $nats_from{4222} // [] }], [qw(consumer debezium)], 'nats client port: consumer and Debezium pods only');
+is_deeply([sort @{ $nats_from{8222} // [] }], ['consumer', 'namespace keda'], 'nats monitoring port: consumer pods and the KEDA operator namespace');
+ok(!$nats_from{8443}, 'nats WebSocket port: admitted from nowhere (not offered on EKS)');
 
 # ---------------------------------------------------------------- PDBs
 for my $pdb (objs($docs, 'PodDisruptionBudget')) {
@@ -285,6 +302,8 @@ my $cso = $so{'consumer-scaledobject'}{spec};
 is($cso->{scaleTargetRef}{name}, 'consumer', 'consumer-scaledobject scales consumer');
 is($cso->{pollingInterval}, 15, 'consumer-scaledobject: pollingInterval 15');
 is($cso->{cooldownPeriod}, 60, 'consumer-scaledobject: cooldownPeriod 60');
+is($cso->{advanced}{horizontalPodAutoscalerConfig}{behavior}{scaleDown}{stabilizationWindowSeconds}, 60,
+   'consumer-scaledobject: scale-in after 60 s (the HPA window; cooldownPeriod only governs scaling to zero)');
 my ($nt) = grep { $_->{type} eq 'nats-jetstream' } @{ $cso->{triggers} };
 ok($nt, 'consumer-scaledobject: nats-jetstream trigger');
 my $m = $nt->{metadata};
@@ -319,32 +338,70 @@ my $es = find_obj($docs, 'ExternalSecret', 'datastream-secrets');
 ok($es, 'ExternalSecret datastream-secrets');
 is($es->{apiVersion}, 'external-secrets.io/v1', 'ExternalSecret API external-secrets.io/v1');
 is($es->{spec}{target}{name} // 'datastream-secrets', 'datastream-secrets', 'ExternalSecret target datastream-secrets');
+# The secret as AWS Secrets Manager holds it: properties redis_url and
+# database_url, read through the cluster's ClusterSecretStore.
 my %es_keys = map { $_->{secretKey} => $_->{remoteRef} } @{ $es->{spec}{data} };
-for my $k (qw(REDIS_URL DATABASE_URL DATASTREAM_TOKEN_SECRET)) {
+is_deeply([sort keys %es_keys], [qw(DATABASE_URL REDIS_URL)], 'ExternalSecret datastream-secrets: REDIS_URL and DATABASE_URL only');
+for ([REDIS_URL => 'redis_url'], [DATABASE_URL => 'database_url']) {
+    my ($k, $prop) = @$_;
     is($es_keys{$k}{key}, 'datastream/prod', "ExternalSecret: $k from datastream/prod");
-    is($es_keys{$k}{property}, $k, "ExternalSecret: $k from property $k");
+    is($es_keys{$k}{property}, $prop, "ExternalSecret: $k from property $prop");
 }
-my $store = $es->{spec}{secretStoreRef};
-ok(find_obj($docs, $store->{kind} // 'SecretStore', $store->{name}), "SecretStore $store->{name} exists");
-is(find_obj($docs, $store->{kind} // 'SecretStore', $store->{name})->{spec}{provider}{aws}{service},
-   'SecretsManager', 'SecretStore reads AWS Secrets Manager');
+is_deeply($es->{spec}{secretStoreRef}, { name => 'aws-secrets-manager', kind => 'ClusterSecretStore' },
+          'ExternalSecret reads the ClusterSecretStore aws-secrets-manager');
+ok(!objs($docs, 'SecretStore'), 'no namespaced SecretStore is shipped');
+# The token key is generated in the cluster once, so nothing else must exist.
+my $ts = find_obj($docs, 'ExternalSecret', 'datastream-token');
+ok($ts, 'ExternalSecret datastream-token');
+is($ts->{spec}{refreshPolicy}, 'CreatedOnce', 'datastream-token: generated once, never rotated under running pods');
+ok(!$ts->{spec}{secretStoreRef}, 'datastream-token: no secret store involved');
+my $gen = $ts->{spec}{dataFrom}[0]{sourceRef}{generatorRef} // {};
+my $pw = find_obj($docs, $gen->{kind} // '', $gen->{name} // '');
+ok($pw, "datastream-token: generator $gen->{kind}/$gen->{name} exists");
+cmp_ok($pw->{spec}{length}, '>=', 32, 'generated token key: at least 32 characters') if $pw;
+is(($ts->{spec}{target}{template}{data} // {})->{DATASTREAM_TOKEN_SECRET}, '{{ .password }}',
+   'datastream-token: DATASTREAM_TOKEN_SECRET is the generated password');
+my %provided = (map({ ("datastream-secrets/$_" => 1) } keys %es_keys),
+                map({ ("datastream-token/$_" => 1) } keys %{ $ts->{spec}{target}{template}{data} // {} }));
 ok(!objs($docs, 'Secret'), 'no plain Secret objects are shipped');
 for my $d (values %dep) {
     for my $c (containers($d)) {
         for my $e (grep { $_->{valueFrom}{secretKeyRef} } @{ $c->{env} // [] }) {
-            my $k = $e->{valueFrom}{secretKeyRef}{key};
-            ok($es_keys{$k}, "$d->{metadata}{name}: secret key $k is provided by the ExternalSecret");
+            my $r = $e->{valueFrom}{secretKeyRef};
+            ok($provided{"$r->{name}/$r->{key}"}, "$d->{metadata}{name}: secret $r->{name} key $r->{key} is provided by an ExternalSecret");
         }
     }
 }
 
 # ---------------------------------------------------------------- images
+# The project's images name a registry (the user's, set with kustomize edit
+# set image; until then a reserved .invalid name), never a public namespace
+# the project does not own; the others are official images.
 for my $d (values %dep) {
     for my $c (containers($d)) {
         my ($first) = split m{/}, $c->{image};
-        ok(!($c->{image} =~ m{/} && $first =~ /[.:]|^localhost$/),
-           "$d->{metadata}{name}: image $c->{image} names no registry host (set through kustomize images)");
+        if ($c->{image} =~ m{datastream/}) {
+            like($first, qr/\./, "$d->{metadata}{name}: image $c->{image} names a registry host");
+        } else {
+            ok($c->{image} !~ m{/} || $c->{image} =~ m{^debezium/}, "$d->{metadata}{name}: image $c->{image} is an official one");
+        }
     }
 }
+
+# ---------------------------------------------------------------- placement and memory
+for my $name (qw(backend consumer)) {
+    my ($tsc) = grep { $_->{topologyKey} eq 'topology.kubernetes.io/zone' }
+                @{ $dep{$name}{spec}{template}{spec}{topologySpreadConstraints} // [] };
+    ok($tsc, "$name: replicas spread across zones");
+    ok($tsc && subset($tsc->{labelSelector}{matchLabels}, $dep{$name}{spec}{template}{metadata}{labels}),
+       "$name: the spread constraint selects its own pods");
+}
+my ($rc) = containers($dep{redis});
+my ($maxmem) = "@{ $rc->{args} // [] }" =~ /--maxmemory (\d+)mb/;
+my ($limit) = ($rc->{resources}{limits}{memory} // '') =~ /^(\d+)Gi$/;
+ok($maxmem && $limit, "redis: maxmemory ($maxmem mb) and a memory limit ($limit Gi) are set");
+cmp_ok($maxmem, '<=', $limit * 1024 / 2, 'redis: maxmemory leaves half the limit for an AOF rewrite fork');
+my $rcm = (grep { $_->{metadata}{name} =~ /^redis-config-/ } objs($docs, 'ConfigMap'))[0];
+like($rcm->{data}{'redis.conf'} // '', qr/^maxmemory-policy noeviction$/m, 'redis: noeviction, never a silently evicted read-model key');
 
 done_testing;

@@ -38,7 +38,7 @@ for my $f (sort @files) {
     close $fh;
     my @hosts = grep { $_ ne 'debian:bookworm-slim' }
         $txt =~ m{\b((?:[a-z0-9-]+\.)+(?:io|com|org|net|dev|cloud)(?::\d+)?/[a-z0-9._/-]+)}g;
-    @hosts = grep { !m{^(github\.com|docs\.|keda\.sh|external-secrets\.io|kubernetes-sigs\.github\.io|debezium\.io|aws\.github\.io)} } @hosts;
+    @hosts = grep { !m{^(github\.com|docs\.|keda\.sh|(?:generators\.)?external-secrets\.io|kubernetes-sigs\.github\.io|debezium\.io|aws\.github\.io)} } @hosts;
     @hosts = grep { /(ecr|docker\.io|quay\.io|gcr\.io|ghcr\.io|registry)/ } @hosts;
     is_deeply(\@hosts, [], "$rel names no container registry host");
     unlike($txt, qr{(?<![\w.])/(?:work|root|home)/}, "$rel holds no path of a particular machine");

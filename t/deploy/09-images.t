@@ -19,6 +19,7 @@ like($log, qr/nginx -t passed in datastream\/backend/, 'backend image: nginx -t 
 like($log, qr/\/healthz answered 200 in datastream\/backend/, 'backend image: nginx serves /healthz');
 like($log, qr/datastream-consumer --help ok/, 'consumer image: datastream-consumer --help runs');
 like($log, qr/consumer \/healthz answered 200/, 'consumer image: the consumer serves /healthz');
+like($log, qr/wget -qO- ok in datastream\/consumer/, 'consumer image: wget -qO- works (the troubleshooting commands)');
 like($log, qr/consumer stopped on SIGTERM/, 'consumer image: the consumer stops on SIGTERM');
 
 done_testing;

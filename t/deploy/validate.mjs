@@ -16,6 +16,7 @@ const GROUPS = {
   "policy/v1": ["kubernetes-models", "policy/v1"],
   "keda.sh/v1alpha1": ["@kubernetes-models/keda", "keda.sh/v1alpha1"],
   "external-secrets.io/v1": ["@kubernetes-models/external-secrets", "external-secrets.io/v1"],
+  "generators.external-secrets.io/v1alpha1": ["@kubernetes-models/external-secrets", "generators.external-secrets.io/v1alpha1"],
 };
 
 function load(file) {

@@ -97,6 +97,7 @@ sub relay {
         my $wait = @cutoffs ? $cutoffs[0][0] - time : 1;
         $wait = 0 if $wait < 0;
         for my $r ($sel->can_read($wait)) {
+            next unless defined fileno $r;   # closed with its peer earlier in this round
             if ($r == $listen) {
                 my $client = $listen->accept or next;
                 my $up = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $target, Timeout => 2);

@@ -19,7 +19,7 @@ __DATA__
 
 === TEST 1: games, sorted by slug, with last round or null
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/games
 --- more_headers eval
@@ -33,7 +33,7 @@ Content-Type: application/json; charset=utf-8
 
 === TEST 2: games on an empty registry
 --- init
-redis_flush(); add_key(kind => 'sk', name => 'server');
+main::redis_flush(); main::add_key(kind => 'sk', name => 'server');
 --- request
 GET /api/games
 --- more_headers eval
@@ -45,7 +45,7 @@ GET /api/games
 
 === TEST 3: latest of a multiplier game: value is extras.point
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -211,9 +211,9 @@ GET /api/history/type/slots
 
 === TEST 19: latest of a new type name with a point: value is the point
 --- init
-seed_reference();
-redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
-add_round(round_id => 1000, game_id => 7, slug => 'rocket', type => 'crash-x',
+main::seed_reference();
+main::redis('HSET', main::rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+main::add_round(round_id => 1000, game_id => 7, slug => 'rocket', type => 'crash-x',
           finished_at => '2026-01-17T03:50:00Z', extras => '{"point": "3.40"}',
           timestamp => 1768621800000);
 --- request
@@ -227,9 +227,9 @@ GET /api/latest/rocket
 
 === TEST 20: latest with result only: value is the result
 --- init
-seed_reference();
-redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
-add_round(round_id => 1001, game_id => 7, slug => 'rocket', type => 'crash-x',
+main::seed_reference();
+main::redis('HSET', main::rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+main::add_round(round_id => 1001, game_id => 7, slug => 'rocket', type => 'crash-x',
           finished_at => '2026-01-17T03:50:00Z', extras => '{"result": [1, 2]}',
           timestamp => 1768621800000);
 --- request
@@ -243,9 +243,9 @@ GET /api/latest/rocket
 
 === TEST 21: latest with color only: value is the color
 --- init
-seed_reference();
-redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
-add_round(round_id => 1002, game_id => 7, slug => 'rocket', type => 'crash-x',
+main::seed_reference();
+main::redis('HSET', main::rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+main::add_round(round_id => 1002, game_id => 7, slug => 'rocket', type => 'crash-x',
           finished_at => '2026-01-17T03:50:00Z', extras => '{"color": "blue"}',
           timestamp => 1768621800000);
 --- request
@@ -259,8 +259,8 @@ GET /api/latest/rocket
 
 === TEST 22: latest of a color game with point and color: the point comes first
 --- init
-seed_reference();
-add_round(round_id => 601, game_id => 2, slug => 'double', type => 'color',
+main::seed_reference();
+main::add_round(round_id => 601, game_id => 2, slug => 'double', type => 'color',
           finished_at => '2026-01-17T03:46:30Z', extras => '{"color": "red", "point": 2}',
           timestamp => 1768621590000);
 --- request
@@ -274,9 +274,9 @@ GET /api/latest/double
 
 === TEST 23: latest of a new type name without point, result or color: null
 --- init
-seed_reference();
-redis('HSET', rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
-add_round(round_id => 1003, game_id => 7, slug => 'rocket', type => 'crash-x',
+main::seed_reference();
+main::redis('HSET', main::rkey('games'), 'rocket', '{"id":7,"slug":"rocket","name":"Rocket","type":"crash-x"}');
+main::add_round(round_id => 1003, game_id => 7, slug => 'rocket', type => 'crash-x',
           finished_at => '2026-01-17T03:50:00Z', extras => '{"points": 1, "colour": "red"}',
           timestamp => 1768621800000);
 --- request

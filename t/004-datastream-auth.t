@@ -65,8 +65,8 @@ GET /api/latest/crash
 
 === TEST 5: revoked key
 --- init
-seed_reference();
-redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
+main::seed_reference();
+main::redis('DEL', DataStream::Keys::rkey('apikey', main::sha256_hex($main::SK)));
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -79,7 +79,7 @@ GET /api/latest/crash
 
 === TEST 6: secret key in X-API-Key
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -183,9 +183,9 @@ GET /api/games
 
 === TEST 15: a key record that is not a hash is a Redis failure, not a 401
 --- init
-seed_reference();
-redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
-redis('SET', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)), 'junk');
+main::seed_reference();
+main::redis('DEL', DataStream::Keys::rkey('apikey', main::sha256_hex($main::SK)));
+main::redis('SET', DataStream::Keys::rkey('apikey', main::sha256_hex($main::SK)), 'junk');
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -200,7 +200,7 @@ datastream: redis error: WRONGTYPE
 
 === TEST 16: authentication switched off
 --- init
-seed_reference();
+main::seed_reference();
 --- config
     location /api/ { datastream_auth off; datastream_api; }
 --- request
@@ -225,7 +225,7 @@ POST /api/auth/token
 
 === TEST 18: publishable key, same-origin request without Origin: the Referer's origin counts
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -293,10 +293,10 @@ GET /api/latest/crash
 
 === TEST 24: a publishable key with a long origins list, the Origin its last entry
 --- init
-seed_reference();
+main::seed_reference();
 my $origins = join(' ', map { "https://tenant$_.example.com" } 1 .. 137) . ' https://last.example';
 die 'origins list of ' . length($origins) . ' bytes' if length($origins) < 3900 || length($origins) > 4095;
-add_key(kind => 'pk', name => 'tenants', origins => $origins);
+main::add_key(kind => 'pk', name => 'tenants', origins => $origins);
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -310,9 +310,9 @@ $main::LATEST
 
 === TEST 25: a publishable key with a long origins list, the Origin not in it
 --- init
-seed_reference();
+main::seed_reference();
 my $origins = join(' ', map { "https://tenant$_.example.com" } 1 .. 137) . ' https://last.example';
-add_key(kind => 'pk', name => 'tenants', origins => $origins);
+main::add_key(kind => 'pk', name => 'tenants', origins => $origins);
 --- request
 GET /api/latest/crash
 --- more_headers eval

@@ -58,7 +58,7 @@ __DATA__
 
 === TEST 1: minting a token with a secret key
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 POST /api/auth/token
 --- more_headers eval
@@ -258,8 +258,8 @@ Origin: https://evil.example
 
 === TEST 18: SSE with a revoked key
 --- init
-seed_reference();
-redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
+main::seed_reference();
+main::redis('DEL', DataStream::Keys::rkey('apikey', main::sha256_hex($main::SK)));
 --- request eval
 "GET /sse/crash?api_key=$main::SK"
 --- more_headers
@@ -272,7 +272,7 @@ Accept: text/event-stream
 
 === TEST 19: SSE for an unknown game
 --- init
-seed_reference();
+main::seed_reference();
 --- request eval
 "GET /sse/nope?api_key=$main::SK"
 --- more_headers
@@ -338,7 +338,7 @@ Sec-WebSocket-Protocol: chat
 
 === TEST 24: SSE with a publishable key, same-origin without Origin (EventSource)
 --- init
-seed_reference();
+main::seed_reference();
 --- request eval
 "GET /sse/crash?api_key=$main::PK"
 --- more_headers
@@ -365,9 +365,9 @@ Referer: https://evil.example/
 
 === TEST 26: the token of a revoked key is refused
 --- init
-seed_reference();
-redis('DEL', DataStream::Keys::rkey('apikey', sha256_hex($main::SK)));
-redis('SREM', DataStream::Keys::rkey('apikeys'), sha256_hex($main::SK));
+main::seed_reference();
+main::redis('DEL', DataStream::Keys::rkey('apikey', main::sha256_hex($main::SK)));
+main::redis('SREM', DataStream::Keys::rkey('apikeys'), main::sha256_hex($main::SK));
 --- request
 GET /ws/crash
 --- more_headers eval
@@ -384,14 +384,14 @@ GET /ws/crash
     datastream_token_secret_env DS_TOKEN_SECRET;
     datastream_key_cache_ttl 200ms;
 --- init
-seed_reference();
-my $hash = sha256_hex($main::SK);
+main::seed_reference();
+my $hash = main::sha256_hex($main::SK);
 defined(my $pid = fork()) or die "fork: $!\n";
 if ($pid == 0) {
     # the first subscriber (open for 1 s) is admitted first
     select(undef, undef, undef, 0.4);
-    redis('DEL', DataStream::Keys::rkey('apikey', $hash));
-    redis('SREM', DataStream::Keys::rkey('apikeys'), $hash);
+    main::redis('DEL', DataStream::Keys::rkey('apikey', $hash));
+    main::redis('SREM', DataStream::Keys::rkey('apikeys'), $hash);
     POSIX::_exit(0);
 }
 --- request eval
@@ -408,7 +408,7 @@ Accept: text/event-stream
 
 === TEST 28: WebSocket with a publishable key's token from an allowed Origin
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /ws/crash
 --- more_headers eval

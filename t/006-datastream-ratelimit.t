@@ -45,7 +45,7 @@ __DATA__
 
 === TEST 1: every answer carries the limit headers
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/games
 --- more_headers eval
@@ -60,7 +60,7 @@ X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
 
 === TEST 2: publishable keys default to 100 per minute
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/latest/crash
 --- more_headers eval
@@ -73,7 +73,7 @@ X-Ratelimit-Remaining: 99
 
 === TEST 3: the key's own limit wins, counted across workers
 --- init
-seed_reference();
+main::seed_reference();
 --- request eval
 ["GET /api/history/crash?limit=1", "GET /api/history/crash?limit=1"]
 --- more_headers eval
@@ -87,7 +87,7 @@ seed_reference();
 
 === TEST 4: over the limit
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::TINY, 2);
 --- request
 GET /api/games
@@ -105,7 +105,7 @@ Content-Type: application/json; charset=utf-8
 
 === TEST 5: errors count and carry the headers too
 --- init
-seed_reference();
+main::seed_reference();
 --- request
 GET /api/latest/nope
 --- more_headers eval
@@ -119,7 +119,7 @@ X-Ratelimit-Remaining: 999
 
 === TEST 6: minting a token counts against the key
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::SK, 1000);
 --- request
 POST /api/auth/token
@@ -133,7 +133,7 @@ POST /api/auth/token
 
 === TEST 7: the default limits are configurable
 --- init
-seed_reference();
+main::seed_reference();
 --- config
     location /api/ { datastream_rate_limit_sk 5; datastream_api; }
 --- request
@@ -148,7 +148,7 @@ X-Ratelimit-Remaining: 4
 
 === TEST 8: an SSE handshake counts as a request of the key
 --- init
-seed_reference();
+main::seed_reference();
 --- config eval
 $main::STREAMS
 --- request eval
@@ -164,7 +164,7 @@ $main::STREAMS
 
 === TEST 9: an SSE handshake over the limit
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::TINY, 2);
 --- config eval
 $main::STREAMS
@@ -186,7 +186,7 @@ X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
 
 === TEST 10: a WebSocket handshake with a token over its key's limit
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::TINY, 2);
 --- config eval
 $main::STREAMS
@@ -206,7 +206,7 @@ X-Ratelimit-Remaining: 0
 
 === TEST 11: a WebSocket handshake within the limit is admitted and counted
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::TINY, 1);
 --- config eval
 $main::STREAMS
@@ -222,7 +222,7 @@ GET /ws/crash
 
 === TEST 12: the limit comes before parameters: an invalid game name over the limit is 429
 --- init
-seed_reference();
+main::seed_reference();
 main::exhaust($main::TINY, 2);
 --- config eval
 $main::STREAMS

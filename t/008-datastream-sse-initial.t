@@ -67,7 +67,7 @@ __DATA__
 
 === TEST 1: the first event is "initial" with the latest round, then live messages
 --- init
-seed_reference();
+main::seed_reference();
 main::publish_later(0.3, 'game.crash', 'live-1', 'live-2');
 --- request eval
 "GET /sse/crash?api_key=$main::SK"
@@ -155,7 +155,7 @@ Accept: text/event-stream
 
 === TEST 9: a round added later is the initial event of the next subscriber
 --- init
-seed_reference();
+main::seed_reference();
 DataStream::Redis::add_round(round_id => 513, game_id => 1, slug => 'crash', type => 'multiplier',
     finished_at => '2026-01-17T03:45:50Z', extras => '{"point": "1.00"}', timestamp => 1768621550000);
 --- request eval
@@ -172,7 +172,7 @@ Accept: text/event-stream
 
 === TEST 10: with authentication off the initial event still comes
 --- init
-seed_reference();
+main::seed_reference();
 --- http_config
     datastream_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     datastream_auth off;
@@ -187,7 +187,7 @@ Accept: text/event-stream
 
 === TEST 11: a subscriber that goes away while Redis is slow to answer
 --- init
-seed_reference();
+main::seed_reference();
 # Redis stops answering for a while: the subscriber leaves meanwhile
 my $redis = DataStream::Redis::redis_pid();
 kill 'STOP', $redis or die "cannot stop redis: $!\n";

@@ -160,11 +160,12 @@ sub rollout {
     my @ids = map { $next_id++ } 1 .. 300;
     my $pid = fork // die "fork: $!";
     if (!$pid) {   # the source: two rounds every 50 ms, about 6 s in all
+        my $failed = 0;
         while (my @two = splice @ids, 0, 2) {
-            eval { $stack->publish_rounds(@two) };
+            eval { $stack->publish_rounds(@two); 1 } or $failed = 1;
             sleep 0.05;
         }
-        POSIX::_exit(0);
+        POSIX::_exit($failed);
     }
     pump(\@clients, 1);
 

@@ -150,6 +150,12 @@ stop_all() {
     log "stopped; state kept in $STATE"
 }
 
+random_letters() {   # $1 letters from a CSPRNG
+    local out=''
+    while [ ${#out} -lt "$1" ]; do out+=$(openssl rand -base64 48 | tr -dc 'A-Za-z'); done
+    printf '%s' "${out:0:$1}"
+}
+
 up() {
     STATE=${DS_STATE_DIR:-$REPO/state}
     export DS_HTTP_PORT=${DS_HTTP_PORT:-3000} DS_PUBLISH_PORT=${DS_PUBLISH_PORT:-3001}
@@ -165,6 +171,19 @@ up() {
     PIDS+=($!)
     wait_for_port "$DS_REDIS_PORT" redis
 
+    # NATS users (conf/nats/nats-server.conf): a password each, made once, letters only so that
+    # nats-server reads it as a string and URLs need no escaping.
+    local creds="$STATE/nats-credentials" user
+    if [ ! -s "$creds" ]; then
+        (umask 077
+         for user in DEBEZIUM CONSUMER SUBSCRIBER OPERATOR; do
+             echo "DS_NATS_${user}_PASSWORD=$(random_letters 32)"
+         done > "$creds")
+    fi
+    set -a
+    # shellcheck source=/dev/null
+    . "$creds"
+    set +a
     log "nats on 127.0.0.1:$nats_port (monitoring $mon_port, websocket $ws_port)"
     DS_NATS_SERVER_NAME=datastream-local DS_NATS_LISTEN="127.0.0.1:$nats_port" \
     DS_NATS_MONITOR_LISTEN="127.0.0.1:$mon_port" DS_NATS_WS_LISTEN="127.0.0.1:$ws_port" \
@@ -194,14 +213,15 @@ up() {
     wait_for_port "$DS_HTTP_PORT" nginx
 
     log "consumer (metrics on 127.0.0.1:$metrics_port)"
-    NATS_URL="nats://127.0.0.1:$nats_port" REDIS_URL="$redis_url" CREATE_STREAM=1 \
+    NATS_URL="nats://127.0.0.1:$nats_port" NATS_USER=consumer NATS_PASSWORD="$DS_NATS_CONSUMER_PASSWORD" \
+    REDIS_URL="$redis_url" CREATE_STREAM=1 \
     PUBLISH_URL="http://127.0.0.1:$DS_PUBLISH_PORT/pub" METRICS_PORT="$metrics_port" \
         "$BUILD/bin/datastream-consumer" > "$STATE/logs/consumer.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "$metrics_port" consumer
 
-    log "demo feed"
-    NATS_URL="nats://127.0.0.1:$nats_port" \
+    log "demo feed (as Debezium would write)"
+    NATS_URL="nats://debezium:$DS_NATS_DEBEZIUM_PASSWORD@127.0.0.1:$nats_port" \
         "$BUILD/bin/datastream-feed" demo --create-stream --state-file "$STATE/feed-last-round-id" \
         > "$STATE/logs/feed.log" 2>&1 &
     PIDS+=($!)
@@ -214,7 +234,8 @@ up() {
   REST             curl -H "X-API-Key: $(cat "$STATE/demo-sk")" http://localhost:$DS_HTTP_PORT/api/latest/crash
   WebSocket        ws://localhost:$DS_HTTP_PORT/ws/crash   (token from POST /api/auth/token as subprotocol)
   SSE              curl -N -H "Accept: text/event-stream" "http://localhost:$DS_HTTP_PORT/sse/crash?api_key=$(cat "$STATE/demo-sk")"
-  NATS WebSocket   ws://localhost:$ws_port  (subjects rounds.game.<slug>, rounds.type.<type>)
+  NATS WebSocket   ws://localhost:$ws_port  (subjects rounds.game.<slug>, rounds.type.<type>, read-only, no credentials)
+  NATS             nats://127.0.0.1:$nats_port  users debezium, consumer, subscriber, operator: passwords in $creds
   Health/metrics   http://localhost:$DS_HTTP_PORT/readyz  http://localhost:$DS_HTTP_PORT/metrics
                    http://127.0.0.1:$metrics_port/metrics (consumer)
   Demo keys        $STATE/demo-pk (browser, origin http://localhost:$DS_HTTP_PORT)  $STATE/demo-sk (server)

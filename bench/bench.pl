@@ -328,7 +328,7 @@ sub start_patched_template {
 
 my $redis_port = $stack->start_redis;
 my $nats_port  = $stack->start_nats;
-my $nats_url   = $stack->nats_url;
+my $nats_url   = $stack->nats_url('debezium');    # the publishers stand in for Debezium
 my $mon_port   = $stack->port('nats_monitor');
 note "redis :$redis_port, nats :$nats_port (monitor :$mon_port)";
 
@@ -461,7 +461,7 @@ sub part_a {
     if (!$batch && $have_consumer) { ($batch) = `$EXE{consumer} --help 2>&1` =~ /^\s*BATCH_SIZE\s.*\[(\d+)\]/m }
     $batch ||= 64;
     note "a: baseline (fetch + ack only, batch $batch)";
-    my $noop_pid = spawn_to("$dir/noop.out", "$dir/noop.log", $EXE{noop}, '--url', $nats_url,
+    my $noop_pid = spawn_to("$dir/noop.out", "$dir/noop.log", $EXE{noop}, '--url', $stack->nats_url('consumer'),
                             '--durable', 'bench-noop', '--expect', $n, '--batch', $batch);
     my $nd = time_drain('bench-noop', $n, 300, $noop_pid);
     wait_pid($noop_pid, 30);

@@ -97,7 +97,7 @@ sub read_counters {
 
 my @children;
 push @children, $stack->spawn(feed => { DS_FEED_SPEED => $SPEED },
-    $stack->build . '/bin/datastream-feed', 'demo', '--url', $stack->nats_url, '--state-file', "$dir/feed.state");
+    $stack->build . '/bin/datastream-feed', 'demo', '--url', $stack->nats_url('debezium'), '--state-file', "$dir/feed.state");
 my $feed_pid = $stack->{procs}{feed};
 
 # Channels of unknown games answer 404: subscribe once the feed's games are registered.

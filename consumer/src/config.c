@@ -30,6 +30,8 @@ typedef struct {
 
 static const var_spec vars[] = {
     TEXT("NATS_URL", "nats://127.0.0.1:4222", nats_url, "NATS server URL(s), comma separated"),
+    TEXT("NATS_USER", "", nats_user, "NATS user (the shipped nats-server.conf names it consumer)"),
+    TEXT("NATS_PASSWORD", "", nats_password, "password of NATS_USER"),
     TEXT("REDIS_URL", "redis://127.0.0.1:6379/0", redis_url, "Redis, redis://host:port[/db]"),
     TEXT("REDIS_PREFIX", "ds:", redis_prefix, "prefix of every Redis key"),
     TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
@@ -226,6 +228,10 @@ int dsc_config_load(dsc_config_t *cfg, char *err, size_t err_size)
     }
     if (cfg->nak_delay_base_ms > cfg->nak_delay_max_ms) {
         snprintf(err, err_size, "NAK_DELAY_BASE_MS must not exceed NAK_DELAY_MAX_MS");
+        return -1;
+    }
+    if (cfg->nats_password[0] && !cfg->nats_user[0]) {
+        snprintf(err, err_size, "NATS_PASSWORD is set but NATS_USER is not");
         return -1;
     }
     if (!cfg->redis_prefix[0] || !cfg->metrics_addr[0] || !cfg->nats_url[0]) {

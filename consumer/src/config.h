@@ -14,6 +14,8 @@
 
 typedef struct {
     char nats_url[DSC_TEXT_MAX];
+    char nats_user[DSC_TEXT_MAX];
+    char nats_password[DSC_TEXT_MAX];
     char redis_url[DSC_TEXT_MAX];
     char redis_host[DSC_HOST_MAX];
     int redis_port;

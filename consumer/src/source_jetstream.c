@@ -28,6 +28,8 @@ int dsc_nats_open(dsc_nats_t *n, const dsc_config_t *cfg)
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK) s = natsOptions_SetURL(opts, cfg->nats_url);
+    if (s == NATS_OK && cfg->nats_user[0])
+        s = natsOptions_SetUserInfo(opts, cfg->nats_user, cfg->nats_password);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 1000);
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);

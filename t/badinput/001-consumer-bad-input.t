@@ -100,7 +100,7 @@ $stack->start_nginx;
 $stack->start_consumer(env => { LOG_LEVEL => 'info', FETCH_TIMEOUT_MS => 300 });
 DataStream::Stack::wait_until('consumer subscribed',
     sub { $stack->log_of('consumer') =~ /"msg":"subscribed".*"durable":"cdc-public-rounds"/s }, 30);
-my $nats = ConsumerTest::Nats->new($stack->port('nats'));
+my $nats = ConsumerTest::Nats->new($stack->port('nats'), $stack->nats_credentials('operator'));
 my $dlq = $nats->subscribe('dlq.>');
 $nats->js_publish('datastream.public.games',
     '{"before":null,"after":{"id":1,"slug":"crash","name":"Crash","type":"multiplier"},"source":{"ts_ms":1,"lsn":1},"op":"r","ts_ms":1}');

@@ -86,7 +86,7 @@ my $state_file = $stack->dir . '/feed-last-round-id';
 open my $sf, '>', $state_file or die "$state_file: $!";
 print $sf "$ROUNDS\n";
 close $sf or die "$state_file: $!";
-my @feed_cmd = ($feed, 'demo', '--url', $stack->nats_url, '--speed', '20', '--state-file', $state_file);
+my @feed_cmd = ($feed, 'demo', '--url', $stack->nats_url('debezium'), '--speed', '20', '--state-file', $state_file);
 
 # ---------------------------------------------------------------- browser
 

@@ -243,7 +243,7 @@ sub js_publish_checked {
 }
 
 {
-    my $games = ConsumerTest::Nats->new($nats_port);
+    my $games = ConsumerTest::Nats->new($nats_port, $stack->nats_credentials('operator'));
     my $i = 0;
     my @g = map {
         sprintf '{"before":null,"after":{"id":%d,"slug":"%s","name":"%s","type":"%s"},"source":{"ts_ms":1768621540000,"lsn":%d,"schema":"public","table":"games"},"op":"r","ts_ms":1768621540001}',
@@ -320,7 +320,7 @@ push @watchers, child(sub {
     local $SIG{TERM} = sub { $stop = 1 };
     while (!$stop && time < $hard_deadline) {
         my $ok = eval {
-            my $n = ConsumerTest::Nats->new($nats_port);
+            my $n = ConsumerTest::Nats->new($nats_port, $stack->nats_credentials('operator'));
             my $sid = $n->subscribe('rounds.type.multiplier');
             print $out "C\n";
             while (!$stop) {
@@ -345,7 +345,7 @@ my $publisher = child(sub {
         sleep $wait if $wait > 0;
         my $end = $i + $chunk > @events ? $#events : $i + $chunk - 1;
         my $ok = eval {
-            $nats //= ConsumerTest::Nats->new($nats_port);
+            $nats //= ConsumerTest::Nats->new($nats_port, $stack->nats_credentials('operator'));
             js_publish_checked($nats, 'datastream.public.rounds', [ @events[ $i .. $end ] ]);
         };
         if ($ok) {
@@ -441,7 +441,7 @@ is $sent, scalar @events, 'publisher stored every event in JetStream';
 # ------------------------------------------------------------------ drain
 
 check_consumers();
-my $js = ConsumerTest::Nats->new($nats_port);
+my $js = ConsumerTest::Nats->new($nats_port, $stack->nats_credentials('operator'));
 sub lag {
     my $info = eval { $js->js_api('CONSUMER.INFO.DebeziumStream.cdc-public-rounds') } or return -1;
     return ($info->{num_pending} // 0) + ($info->{num_ack_pending} // 0);

@@ -40,9 +40,9 @@ $stack->hold_channels(nginx2 => $sk, 'crash');
 
 my $sse = sse_connect($stack->http_port('nginx2'), "/sse/crash?api_key=$sk");
 is $sse->status, 200, 'subscriber on the instance B publishes to';
-my $watch = ConsumerTest::Nats->new($stack->port('nats'));
+my $watch = ConsumerTest::Nats->new($stack->port('nats'), $stack->nats_credentials('operator'));
 my $sid = $watch->subscribe('rounds.game.crash');
-my $feed = ConsumerTest::Nats->new($stack->port('nats'));
+my $feed = ConsumerTest::Nats->new($stack->port('nats'), $stack->nats_credentials('operator'));
 
 my %rj = (slug => 'crash', type => 'multiplier');
 my (%event, %json);
@@ -126,7 +126,7 @@ cmp_ok $blocked, '<=', $LEASE_MS / 1000 + 3, sprintf 'the round was blocked abou
 # A's unacknowledged messages come back to B after ACK_WAIT: version 3 is stale by then, the
 # filler round is published.
 wait_until('filler round 9 published', sub { versions(); grep { /"round_id":9,/ } @published }, 30);
-my $js = ConsumerTest::Nats->new($stack->port('nats'));
+my $js = ConsumerTest::Nats->new($stack->port('nats'), $stack->nats_credentials('operator'));
 wait_until('drained', sub {
     my $i = $js->js_api('CONSUMER.INFO.DebeziumStream.cdc-public-rounds');
     $i->{num_pending} + $i->{num_ack_pending} == 0 }, 30);

@@ -73,7 +73,7 @@ for my $name (sort keys %dep) {
             ok(exists $ports{$port}, "Deployment $name/$c->{name}: $probe port $port is a container port");
         }
         for my $ref (map { $_->{valueFrom}{secretKeyRef} // () } @{ $c->{env} // [] }) {
-            like($ref->{name}, qr/^datastream-(secrets|token)$/, "Deployment $name/$c->{name}: secret ref $ref->{name} is one the overlay makes");
+            like($ref->{name}, qr/^datastream-(secrets|token|nats)$/, "Deployment $name/$c->{name}: secret ref $ref->{name} is one the overlay makes");
         }
     }
     for my $v (@{ $spec->{volumes} // [] }) {
@@ -361,8 +361,44 @@ ok($pw, "datastream-token: generator $gen->{kind}/$gen->{name} exists");
 cmp_ok($pw->{spec}{length}, '>=', 32, 'generated token key: at least 32 characters') if $pw;
 is(($ts->{spec}{target}{template}{data} // {})->{DATASTREAM_TOKEN_SECRET}, '{{ .password }}',
    'datastream-token: DATASTREAM_TOKEN_SECRET is the generated password');
+
+# NATS: one generated password per user of conf/nats/nats-server.conf, each
+# handed to the nats pod and to the one party that logs in as that user.
+my @nats_users = do { local (@ARGV, $/) = repo() . '/conf/nats/nats-server.conf'; <> } =~ /^\s*user: (\w+)$/mg;
+is_deeply([sort @nats_users], [qw(consumer debezium operator subscriber)], 'conf/nats defines the four NATS users');
+my $ns = find_obj($docs, 'ExternalSecret', 'datastream-nats');
+ok($ns, 'ExternalSecret datastream-nats');
+is($ns->{spec}{refreshPolicy}, 'CreatedOnce', 'datastream-nats: generated once (nats reads passwords at start)');
+my %nats_keys;
+for my $from (@{ $ns->{spec}{dataFrom} // [] }) {
+    my $g = $from->{sourceRef}{generatorRef} // {};
+    my $gp = find_obj($docs, $g->{kind} // '', $g->{name} // '');
+    ok($gp && $gp->{spec}{length} >= 32 && $gp->{spec}{digits} == 0 && $gp->{spec}{symbols} == 0,
+       'datastream-nats: each password from a generator of 32+ letters, no digits or symbols');
+    my @rw = map { $_->{regexp} } @{ $from->{rewrite} // [] };
+    is(scalar @rw, 1, 'datastream-nats: each generated password renamed once') or next;
+    is($rw[0]{source}, '^password$', "datastream-nats: the generator's key password is renamed");
+    $nats_keys{ $rw[0]{target} }++;
+}
+is_deeply(\%nats_keys, { map { ($_ => 1) } @nats_users }, 'datastream-nats: one key per NATS user');
+for my $u (@nats_users) {
+    my ($e) = grep { $_->{name} eq 'DS_NATS_' . uc($u) . '_PASSWORD' } @{ (containers($dep{nats}))[0]{env} };
+    is_deeply($e && $e->{valueFrom}{secretKeyRef}, { name => 'datastream-nats', key => $u },
+              "nats: DS_NATS_\U$u\E_PASSWORD from datastream-nats/$u");
+}
+for ([consumer => 'NATS_USER', 'NATS_PASSWORD', 'consumer'], [debezium => 'DS_NATS_USER', 'DS_NATS_PASSWORD', 'debezium']) {
+    my ($dname, $uvar, $pvar, $user) = @$_;
+    my ($c) = containers($dep{$dname});
+    my ($u) = grep { $_->{name} eq $uvar } @{ $c->{env} };
+    my ($pw) = grep { $_->{name} eq $pvar } @{ $c->{env} };
+    is($u && $u->{value}, $user, "$dname: logs in to NATS as $user");
+    is_deeply($pw && $pw->{valueFrom}{secretKeyRef}, { name => 'datastream-nats', key => $user },
+              "$dname: with the password from datastream-nats/$user");
+}
+
 my %provided = (map({ ("datastream-secrets/$_" => 1) } keys %es_keys),
-                map({ ("datastream-token/$_" => 1) } keys %{ $ts->{spec}{target}{template}{data} // {} }));
+                map({ ("datastream-token/$_" => 1) } keys %{ $ts->{spec}{target}{template}{data} // {} }),
+                map({ ("datastream-nats/$_" => 1) } keys %nats_keys));
 ok(!objs($docs, 'Secret'), 'no plain Secret objects are shipped');
 for my $d (values %dep) {
     for my $c (containers($d)) {

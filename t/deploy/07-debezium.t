@@ -38,8 +38,12 @@ my %want = (
 );
 is($p{$_}, $want{$_}, "$_=$want{$_}") for sort keys %want;
 like($p{"$sink.url"} // '', qr{^(\$\{[A-Z_]+:)?nats://}, "$sink.url is a nats:// URL");
+is($p{"$sink.auth.user"}, '${DS_NATS_USER:debezium}', 'the sink logs in as the NATS user debezium');
+is($p{"$sink.auth.password"}, '${DS_NATS_PASSWORD}', 'with a password from the environment, no default');
+like(do { local (@ARGV, $/) = "$repo/conf/nats/nats-server.conf"; <> },
+     qr/user: debezium\s+password: \$DS_NATS_DEBEZIUM_PASSWORD/, 'a user that conf/nats/nats-server.conf defines');
 my @sink_keys = grep { /^\Q$sink\E\./ } keys %p;
-my %real = map { ("$sink.$_" => 1) } qw(url create-stream subjects storage);
+my %real = map { ("$sink.$_" => 1) } qw(url create-stream subjects storage auth.user auth.password);
 ok($real{$_}, "$_ is a real key of the NATS JetStream sink") for sort @sink_keys;
 ok(!exists $p{"$sink.stream"}, "no $sink.stream (not a key of the sink)");
 unlike(join("\n", values %p), qr/\*\.\*\.\*/, 'no *.*.* subject anywhere');

@@ -6,6 +6,8 @@
 use strict;
 use warnings;
 use Test::More;
+use HTTP::Tiny;
+use JSON::PP qw(decode_json);
 use Time::HiRes qw(time);
 
 use DataStream::Stack;
@@ -14,7 +16,7 @@ use DataStream::Client qw(ws_connect);
 my $stack = DataStream::Stack->new;
 $stack->start_redis;
 $stack->start_nats;
-$stack->start_nginx;
+my $http = $stack->start_nginx;
 $stack->start_consumer;
 $stack->seed_games;
 
@@ -79,6 +81,39 @@ my ($crash) = $stack->publish_rounds(807);
 my $op = next_op(15);
 $op = next_op(15) while $op && $op->{op} ne 'MSG';
 is $op && $op->{data}, $crash, 'a double round is not delivered; the next message is the crash round';
+
+# The listener's only identity is the read-only subscriber: a browser can
+# neither write a change event (a fake round, served to every client as real)
+# nor read more than rounds.
+my $rounds_in_stream = sub {
+    my $jsz = decode_json(HTTP::Tiny->new(timeout => 5)
+        ->get('http://127.0.0.1:' . $stack->port('nats_monitor') . '/jsz?streams=true')->{content});
+    my ($s) = grep { $_->{name} eq 'DebeziumStream' } map { @{ $_->{stream_detail} // [] } } @{ $jsz->{account_details} };
+    return $s->{state}{messages};
+};
+my $before = $rounds_in_stream->();
+my ($fake) = DataStream::Stack::round_pair(round_id => 808);
+$ws->send_frame('PUB datastream.public.rounds _INBOX.fake.1 ' . length($fake) . "\r\n$fake\r\n"
+              . "SUB datastream.> 3\r\nSUB dlq.> 4\r\nPING\r\n");
+my @errors;
+while (my $op = next_op(5)) {
+    last if $op->{op} eq 'PONG';
+    push @errors, "$op->{op}$op->{arg}" if $op->{op} eq '-ERR';
+}
+is_deeply \@errors, [q(-ERR 'Permissions Violation for Publish to "datastream.public.rounds"'),
+                     q(-ERR 'Permissions Violation for Subscription to "datastream.>"'),
+                     q(-ERR 'Permissions Violation for Subscription to "dlq.>"')],
+    'a browser publishing a change event or subscribing beyond rounds.> is refused';
+my ($real) = $stack->publish_rounds(809);
+$op = next_op(15);
+$op = next_op(15) while $op && $op->{op} ne 'MSG';
+is $op && $op->{data}, $real, 'the next round on rounds.game.crash is the real one';
+is $rounds_in_stream->(), $before + 1, 'the stream holds only the real round';
+my $history = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$http/api/history/crash?limit=100",
+    { headers => { 'X-API-Key' => $stack->api_key(kind => 'sk') } });
+is $history->{status}, 200, 'history of crash answers';
+my @ids = $history->{content} =~ /"round_id":(\d+)/g;
+is_deeply [grep { $_ == 808 || $_ == 809 } @ids], [809], 'the read model has the real round and not the fake one';
 
 $ws->close;
 $stack->diag_logs unless Test::More->builder->is_passing;

@@ -127,6 +127,23 @@ sub redis_cli {
     return $out;
 }
 
+# The users of conf/nats/nats-server.conf, each with a password made for this stack.
+our @NATS_USERS = qw(debezium consumer subscriber operator);
+
+sub nats_password {
+    my ($self, $user) = @_;
+    return $self->{nats_passwords}{$user} //= join '', map { ('a' .. 'z', 'A' .. 'Z')[rand 52] } 1 .. 32;
+}
+
+sub nats_credentials { my ($self, $user) = @_; return ($user, $self->nats_password($user)) }
+
+# nats://<user>:<password>@127.0.0.1:<port>; without a user, the anonymous URL (refused on 4222).
+sub nats_url {
+    my ($self, $user) = @_;
+    my $auth = defined $user ? "$user:" . $self->nats_password($user) . '@' : '';
+    return "nats://${auth}127.0.0.1:" . $self->port('nats');
+}
+
 sub start_nats {
     my ($self) = @_;
     my $port = $self->{ports}{nats} //= free_port();
@@ -139,14 +156,13 @@ sub start_nats {
             DS_NATS_MONITOR_LISTEN => "127.0.0.1:$mon",
             DS_NATS_WS_LISTEN      => "127.0.0.1:$ws",
             DS_NATS_STORE_DIR      => "$self->{dir}/nats",
+            map { ('DS_NATS_' . uc($_) . '_PASSWORD' => $self->nats_password($_)) } @NATS_USERS,
         }, 'nats-server', '-c', "$REPO/conf/nats/nats-server.conf");
     wait_for_port($port, 'nats-server');
     return $port;
 }
 
 sub stop_nats { $_[0]->kill_proc('nats') }
-
-sub nats_url { 'nats://127.0.0.1:' . $_[0]->port('nats') }
 
 sub nginx_binary { $ENV{DS_NGINX_BINARY} || 'nginx' }
 
@@ -224,6 +240,8 @@ sub start_consumer {
     my $nginx = $opt{nginx} // 'nginx';
     $self->spawn($name => {
             NATS_URL      => $self->nats_url,
+            NATS_USER     => 'consumer',
+            NATS_PASSWORD => $self->nats_password('consumer'),
             REDIS_URL     => 'redis://127.0.0.1:' . $self->port('redis') . '/0',
             PUBLISH_URL   => 'http://127.0.0.1:' . $self->port("${nginx}_publish") . '/pub',
             METRICS_PORT  => $metrics,
@@ -246,7 +264,7 @@ sub publish {
     open my $fh, '>', $file or die;
     print $fh "$_\n" for @lines;
     close $fh;
-    system("$self->{build}/bin/datastream-feed pub --create-stream --url " . $self->nats_url
+    system("$self->{build}/bin/datastream-feed pub --create-stream --url " . $self->nats_url('debezium')
            . " --subject '$subject' < $file 2>>$self->{dir}/feed.log") == 0
         or die "publish to $subject failed\n";
     unlink $file;

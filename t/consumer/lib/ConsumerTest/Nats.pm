@@ -8,14 +8,18 @@ use IO::Select;
 use JSON::PP;
 use Time::HiRes qw(time);
 
+# $user and $password: for a server that requires them (conf/nats/nats-server.conf).
 sub new {
-    my ($class, $port) = @_;
+    my ($class, $port, $user, $password) = @_;
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
         or die "nats connect $port: $!";
     binmode $sock;
     my $self = bless { sock => $sock, buf => '', sid => 0, msgs => [] }, $class;
     $self->_line(5) =~ /^INFO / or die 'no INFO from nats';
-    $self->_send(qq{CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\nPING\r\n});
+    my %connect = (verbose => JSON::PP::false, pedantic => JSON::PP::false,
+                   headers => JSON::PP::true, no_responders => JSON::PP::true);
+    @connect{qw(user pass)} = ($user, $password) if defined $user;
+    $self->_send('CONNECT ' . JSON::PP->new->canonical->encode(\%connect) . "\r\nPING\r\n");
     $self->_wait_pong(5);
     return $self;
 }

@@ -26,10 +26,9 @@ use DataStream::Client qw(ws_connect sse_connect mint_token ws_meta_split);
 use DataStream::Proxy;
 
 my $SCALE = 0.1;
-my $MARGIN = 5;     # seconds, as t/deploy/04-project.t requires
+# t/deploy/04-project.t holds these to preStop + worker_shutdown_timeout + margin < deregistration delay.
 my %shipped = shipped_timings();
-cmp_ok($shipped{prestop} + $shipped{shutdown} + $MARGIN, '<', $shipped{dereg},
-       "manifests: preStop $shipped{prestop} s + worker_shutdown_timeout $shipped{shutdown} s + $MARGIN s < deregistration delay $shipped{dereg} s");
+note "shipped: preStop $shipped{prestop} s, worker_shutdown_timeout $shipped{shutdown} s, deregistration delay $shipped{dereg} s";
 
 my $stack = DataStream::Stack->new;
 $stack->start_redis;

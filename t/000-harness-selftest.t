@@ -11,9 +11,9 @@ log_level('debug');
 env_to_nginx('DS_SELFTEST=1');
 
 # subtests per block (see t/harness/README.md for the counting rules):
-#  1:4  2:5  3:3  4:2  5:4  6:6  7:6  8:2  9:4  10:4  11:6  12:1  13:2  14:2
+#  1:4  2:5  3:3  4:2  5:4  6:9  7:6  8:2  9:4  10:4  11:6  12:1  13:2  14:2  15:2
 # (error log checks run once per request, also for pipelined requests)
-plan tests => repeat_each() * 51;
+plan tests => repeat_each() * 56;
 
 # a custom section consumed by a preprocessor: "--- body_is" sets the
 # expected response body
@@ -121,21 +121,21 @@ hello
 
 
 
-=== TEST 6: request array: per-request expectations and error log
+=== TEST 6: request array: per-request expectations; each error log check sees what was logged since the previous one
 --- config
     location = /a {
         return 200 "a\n";
     }
 --- request eval
-["GET /a", "GET /b"]
+["GET /b", "GET /a", "GET /b"]
 --- error_code eval
-[200, 404]
+[404, 200, 404]
 --- response_body eval
-["a\n", qr/404 Not Found/]
---- grep_error_log chop
-No such file or directory
+[qr/404 Not Found/, "a\n", qr/404 Not Found/]
+--- grep_error_log eval
+qr/open\(\) "[^"]+" failed/
 --- grep_error_log_out eval
-["", "No such file or directory\n"]
+qr/^(?:open\(\) "[^"]+\/html\/b" failed\n)?\z/
 
 
 
@@ -172,10 +172,10 @@ body=hello
 
 
 
-=== TEST 9: chunked response is decoded
+=== TEST 9: chunked response is decoded; the default index.html is the real framework's
 --- config
     location /sub/ {
-        alias $TEST_NGINX_HTML_DIR/;
+        alias $TEST_NGINX_SERVER_ROOT/html/;
         sub_filter_types *;
         sub_filter 'works' 'chunks';
     }
@@ -184,8 +184,8 @@ GET /sub/index.html
 --- response_headers
 Transfer-Encoding: chunked
 Content-Length:
---- response_body
-It chunks!
+--- response_body chomp
+<html><head><title>It chunks!</title></head><body>It works!</body></html>
 
 
 
@@ -264,3 +264,19 @@ hello HTTP/1.0
 GET /t
 --- body_is
 hello HTTP/1.1
+
+
+
+=== TEST 15: init runs in package Test::Nginx::Util, under strict, once per block
+--- config
+    location = /pkg.txt {
+        alias $TEST_NGINX_SERVER_ROOT/html/pkg.txt;
+    }
+--- init
+open my $fh, '>>', html_dir() . '/pkg.txt' or die $!;
+print $fh __PACKAGE__, ' ', (eval '$undeclared_in_init = 1; 1' ? 'lax' : 'strict'), "\n";
+close $fh;
+--- request
+GET /pkg.txt
+--- response_body
+Test::Nginx::Util strict

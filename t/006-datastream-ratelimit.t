@@ -50,10 +50,9 @@ main::seed_reference();
 GET /api/games
 --- more_headers eval
 "X-API-Key: $main::SK"
---- response_headers
+--- response_headers_like
 X-Ratelimit-Limit: 1000
 X-Ratelimit-Remaining: 999
---- response_headers_like
 X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
 
 
@@ -173,11 +172,10 @@ $main::STREAMS
 --- more_headers
 Accept: text/event-stream
 --- error_code: 429
---- response_headers
+--- response_headers_like
 Content-Type: application/json; charset=utf-8
 X-Ratelimit-Limit: 2
 X-Ratelimit-Remaining: 0
---- response_headers_like
 X-Ratelimit-Reset: ([1-9]|[1-5][0-9]|60)
 --- response_body chomp
 {"error":"Too many requests, please slow down","success":false}

@@ -199,6 +199,15 @@ HTTP
     location = /readyz { datastream_readyz; }
     location = /metrics { datastream_metrics; }
 CONFIG
+    # A WebSocket handshake keeps its connection (after 101, and after an error
+    # answer to a keep-alive Upgrade request), while Test::Nginx reads until the
+    # server closes: such a block ends by a short client timeout that --- abort
+    # makes no failure; what arrived before it is checked as usual.
+    my @headers = map { ref $_ ? @$_ : $_ } grep { defined } scalar $block->more_headers;
+    if (!defined $block->abort && grep { /^Upgrade: websocket/mi } @headers) {
+        $block->set_value('abort', 1);
+        $block->set_value('timeout', $ENV{TEST_DATASTREAM_WS_TIMEOUT} // '1');
+    }
 }
 
 1;

@@ -65,8 +65,7 @@ our @BlockPreprocessors;
 our @CleanupHandlers;
 
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
-$ENV{TEST_NGINX_HTML_DIR} ||= $HtmlDir;
-$ENV{TEST_NGINX_SERVER_ROOT} ||= $ServRoot;
+$ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 
 # Sections this implementation understands.  Anything else makes the test
 # file die (unless a block preprocessor consumed it, see below).
@@ -143,6 +142,13 @@ sub server_addr ()  { $ServerAddr }
 sub server_root ()  { $ServRoot }
 sub html_dir ()     { $HtmlDir }
 sub config_preamble () { '' }
+
+# The documented functions init code can call unqualified in Test::Nginx::Util.
+{
+    no strict 'refs';
+    *{"Test::Nginx::Util::$_"} = \&{$_}
+        for qw(html_dir server_root server_port server_addr bail_out repeat_each workers log_level);
+}
 
 sub add_block_preprocessor (&) {
     my $code = shift;
@@ -272,7 +278,6 @@ sub set_servroot {
     $PidFile    = File::Spec->catfile($LogDir, 'nginx.pid');
     $StderrFile = File::Spec->catfile($LogDir, 'stderr.log');
     $ConfFile   = File::Spec->catfile($ConfDir, 'nginx.conf');
-    $ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
     $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 }
 
@@ -300,7 +305,7 @@ sub setup_servroot {
         File::Path::mkpath($d);
     }
     write_file(File::Spec->catfile($HtmlDir, 'index.html'),
-               "It works!\n");
+               '<html><head><title>It works!</title></head><body>It works!</body></html>');
 }
 
 sub stop_nginx {
@@ -741,8 +746,10 @@ sub build_requests {
     return @reqs;
 }
 
+# Like the real client: reads until the server closes the connection (or the
+# timeout), never stopping at a complete response.
 sub send_and_receive {
-    my ($packets, $timeout, $until_eof) = @_;
+    my ($packets, $timeout) = @_;
     my %res = (raw => '', timed_out => 0, error => undef);
     local $SIG{PIPE} = 'IGNORE';
     my $sock = IO::Socket::INET->new(
@@ -789,31 +796,10 @@ sub send_and_receive {
             }
             last if $n == 0;
             $res{raw} .= $chunk;
-            last if !$until_eof && response_complete($res{raw});
         }
     }
     close $sock;
     return \%res;
-}
-
-# true once a single, complete, length-delimited response is in $raw
-sub response_complete {
-    my $raw = shift;
-    my $i = index($raw, "\r\n\r\n");
-    return 0 if $i < 0;
-    my $head = substr($raw, 0, $i);
-    return 0 unless $head =~ m{\AHTTP/\d\.\d\s+(\d+)};
-    my $status = $1;
-    return 0 if $head =~ /^connection:\s*close/mi;   # read to EOF
-    my $body = substr($raw, $i + 4);
-    return 1 if $status =~ /^(?:1\d\d|204|304)$/;
-    if ($head =~ /^transfer-encoding:\s*chunked/mi) {
-        return $body =~ /(?:\A|\r\n)0[ \t;]*[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n\z/ ? 1 : 0;
-    }
-    if ($head =~ /^content-length:\s*(\d+)/mi) {
-        return length($body) >= $1 ? 1 : 0;
-    }
-    return 0;
 }
 
 # Parse one response from the front of $$rawref; removes what it consumed.
@@ -994,6 +980,14 @@ sub validate_block_sections {
           . join(', ', map { "'--- $_'" } @bad)
           . " in block '" . $block->name . "' (not supported by this harness)\n";
     }
+    # The real framework checks only the first section of each of these pairs
+    # and silently drops the second: refuse them, so no assertion is lost there.
+    for my $pair ([qw(response_body response_body_like)], [qw(response_body response_body_unlike)],
+                  [qw(response_body_like response_body_unlike)], [qw(response_headers response_headers_like)]) {
+        next unless defined $block->${\$pair->[0]} && defined $block->${\$pair->[1]};
+        bail_out("block '" . $block->name . "' has both '--- $pair->[0]' and '--- $pair->[1]';"
+               . " the real Test::Nginx would silently skip '--- $pair->[1]': split the block");
+    }
 }
 
 # run the block preprocessors, noting which custom sections they read
@@ -1081,7 +1075,9 @@ sub run_test ($) {
 
     if (!$start_err && defined(my $init = $block->init)) {
         my $code = $init;
-        eval "package main; no strict; no warnings; $code; 1"
+        # Where the real framework evaluates it: in Test::Nginx::Util, under
+        # strict and warnings, so test files call their own helpers as main::.
+        eval "package Test::Nginx::Util; use strict; use warnings; $code; 1"
             or die "$name: --- init failed: $@";
     }
 
@@ -1115,22 +1111,26 @@ sub run_one_repeat {
 
     # Each request (each connection; each response of a pipelined
     # connection) gets its own status/header/body subtests, then the error
-    # log checks against the part of error.log written since that
-    # connection started.
+    # log checks, as in the real framework: against the part of error.log
+    # written since the previous check (all of it with check_accum_error_log).
     my $idx = 0;
+    my $log_pos = 0;
+    my $new_log_lines = sub {
+        my @l = error_log_lines_from($log_pos);
+        $log_pos = -s $ErrLogFile || 0 unless $CheckAccumErrLog;
+        return \@l;
+    };
     for my $ci (0 .. $#conns) {
         my @problems;
         my @responses;
-        my $log_off = $CheckAccumErrLog ? 0 : (-s $ErrLogFile || 0);
         if ($start_err) {
             my $tail = tail_text(read_file_all($ErrLogFile), 30);
             my $stderr = tail_text(read_file_all($StderrFile), 15);
             push @problems, "$name: nginx failed to start: $start_err\n"
                 . "--- tail of error.log:\n$tail\n"
                 . (length $stderr ? "--- nginx stderr:\n$stderr\n" : '');
-            $log_off = 0;
         } else {
-            my $r = send_and_receive($conns[$ci], $timeout, $pipelined);
+            my $r = send_and_receive($conns[$ci], $timeout);
             if ($r->{timed_out} && !defined $block->abort) {
                 push @problems, "ERROR: client socket timed out - $name";
             }
@@ -1148,11 +1148,11 @@ sub run_one_repeat {
 
         Time::HiRes::sleep($wait) if $wait;
 
-        my @lines = error_log_lines_from($log_off);
+        my $lines = $new_log_lines->();
         unless ($start_err) {
             # worker crashes are failures even if the response looked fine
             push @problems, map { "nginx: $_" }
-                grep { /exited on signal|\[alert\].*(?:double free|corrupt)/ } @lines;
+                grep { /exited on signal|\[alert\].*(?:double free|corrupt)/ } @$lines;
             check_stderr_for_sanitizer($name);
             if (defined $NginxPid) {
                 my $w = waitpid($NginxPid, POSIX::WNOHANG());
@@ -1179,7 +1179,7 @@ sub run_one_repeat {
             } elsif (@problems && $k == 0) {
                 Test::More::diag($_) for @problems;
             }
-            check_error_log($block, $nres > 1 ? $i : $rep, $tag, \@lines);
+            check_error_log($block, $rep, $tag, $k == 0 ? $lines : $new_log_lines->());
         }
     }
 }
@@ -1304,7 +1304,7 @@ sub check_response {
 }
 
 sub check_error_log {
-    my ($block, $out_idx, $tag, $lines) = @_;
+    my ($block, $rep, $tag, $lines) = @_;
     my $name = $block->name;
 
     my $need = defined $block->error_log || defined $block->no_error_log
@@ -1326,27 +1326,24 @@ sub check_error_log {
     }
     if (defined $block->grep_error_log) {
         my $p = $block->grep_error_log;
+        $p = $p->[$rep] if ref $p eq 'ARRAY';
         my $filters = section_filters($block, "grep_error_log") || '';
         if (!ref $p && $filters !~ /\beval\b/) {
             $p =~ s/\n\z//;
         }
+        # the first match of each line, as the real framework collects them
         my $out = '';
         for my $l (@lines) {
             if (ref $p eq 'Regexp') {
-                while ($l =~ /$p/g) { $out .= "$&\n"; }
+                $out .= "$&\n" if $l =~ /$p/ && $& !~ /\n/;
             } else {
-                my $pos = 0;
-                while ((my $k = index($l, $p, $pos)) >= 0) {
-                    $out .= "$p\n";
-                    $pos = $k + length($p) || 1;
-                    last if !length $p;
-                }
+                $out .= "$p\n" if index($l, $p) >= 0;
             }
         }
         my $exp = $block->grep_error_log_out;
         die "$name: --- grep_error_log needs --- grep_error_log_out\n"
             unless defined $exp;
-        $exp = $exp->[$out_idx] if ref $exp eq 'ARRAY';
+        $exp = $exp->[$rep] if ref $exp eq 'ARRAY';    # indexed by repeat, not by request
         $exp = '' unless defined $exp;
         is_str($out, $exp, "$name - grep_error_log_out$tag");
     }

@@ -35,6 +35,8 @@ Usage: ./auto-build.sh [build|up|test|bench|clean|help]
 
 Environment (defaults in brackets):
   DS_BUILD_DIR              build output [$REPO/build]
+  DS_REAL_TEST_NGINX_LIB    test: lib/ of openresty's Test::Nginx; the t/0*.t files then also run
+                            under it and must run as many assertions as under t/harness [unset]
   DS_STATE_DIR              up: persistent state (Redis, JetStream, keys, logs) [$REPO/state]
   DS_HTTP_PORT              up: public port of the backend [3000]
   DS_PUBLISH_PORT           up: internal nchan publisher port, loopback only [3001]
@@ -308,11 +310,29 @@ print_verdicts() {
 
 SUITE_LOGS=()
 
+# The Test::Nginx files under the clean-room harness and under the real
+# Test::Nginx (DS_REAL_TEST_NGINX_LIB: its lib directory), with the number of
+# assertions each ran; they must pass under both with the same count.
+run_both_frameworks() {
+    local real=$1 out="$TEST_TMP/prove-${#SUITE_LOGS[@]}.log" rc=0
+    log "Test::Nginx files under both frameworks (real: $real)"
+    (cd "$REPO" && DS_BUILD_DIR=$BUILD \
+        TEST_NGINX_DATASTREAM_MODULE="$BUILD/nginx/ngx_http_datastream_module.so" \
+        TEST_NGINX_NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so \
+        TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-1984} \
+        t/harness/compare-frameworks "$real" t/0*.t) 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+    SUITE_LOGS+=("Test::Nginx under both frameworks|$rc|$out")
+    return "$rc"
+}
+
 run_tests() {
     local status=0
     start_test_redis
     trap stop_test_redis EXIT
     run_suite "$BUILD" "release build" || status=1
+    if [ -n "${DS_REAL_TEST_NGINX_LIB:-}" ] && [ -z "${DS_TEST_FILES:-}" ]; then
+        run_both_frameworks "$DS_REAL_TEST_NGINX_LIB" || status=1
+    fi
     if [ "${DS_TEST_SANITIZE:-1}" = 1 ]; then
         build_sanitized
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1} \

@@ -182,4 +182,27 @@ _EOC_
     like($err, qr/TEST_NGINX_SURELY_UNSET_VAR/, 'unset env var: named');
 }
 
+# 7. a section pair the real framework treats as either/or bails out, naming
+#    the pair, instead of running one and silently dropping the other
+for my $pair ([qw(response_body response_body_like)], [qw(response_body_like response_body_unlike)],
+              [qw(response_headers response_headers_like)]) {
+    my ($first, $second) = @$pair;
+    my $spec = $head . <<"_EOC_";
+
+=== TEST 2: both
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- $first
+@{[ $first =~ /headers/ ? 'Content-Type: text/plain' : 'ok' ]}
+--- $second
+@{[ $second =~ /headers/ ? 'Content-Type: text/.*' : 'ok' ]}
+_EOC_
+    my ($code, $out, $err) = run_spec("either_$second", $spec);
+    isnt($code, 0, "$first with $second: non-zero exit");
+    like($out . $err, qr/Bail out!.*'--- $first' and '--- $second'.*split the block/,
+         "$first with $second: the pair is named, and what to do");
+}
+
 done_testing();

@@ -175,7 +175,7 @@ body=hello
 === TEST 9: chunked response is decoded; the default index.html is the real framework's
 --- config
     location /sub/ {
-        alias $TEST_NGINX_SERVER_ROOT/html/;
+        alias html/;
         sub_filter_types *;
         sub_filter 'works' 'chunks';
     }
@@ -270,7 +270,7 @@ hello HTTP/1.1
 === TEST 15: init runs in package Test::Nginx::Util, under strict, once per block
 --- config
     location = /pkg.txt {
-        alias $TEST_NGINX_SERVER_ROOT/html/pkg.txt;
+        alias html/pkg.txt;
     }
 --- init
 open my $fh, '>>', html_dir() . '/pkg.txt' or die $!;

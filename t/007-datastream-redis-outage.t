@@ -26,7 +26,7 @@ sub thaw_after_timeout {
     my $pid = fork() // die "fork: $!\n";
     return if $pid;
     for (1 .. 2000) {
-        if (open(my $fh, '<', "$ENV{TEST_NGINX_SERVER_ROOT}/logs/error.log")) {
+        if (open(my $fh, '<', server_root() . '/logs/error.log')) {
             local $/;
             my $log = <$fh> // '';
             if ($log =~ /datastream: redis \S+ timed out/) {

@@ -16,7 +16,7 @@ add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', <<'CONFIG') unless defined $block->config;
     # a location that fails with an error log line carrying the request line
-    location /missing/ { root $TEST_NGINX_SERVER_ROOT/nonexistent; }
+    location /missing/ { root nonexistent; }
     location = /_auth { internal; datastream_subscriber_auth; }
     location ~ ^/sse/([a-z0-9_-]+)$ {
         nchan_subscriber eventsource; nchan_channel_id game.$1;
@@ -25,7 +25,7 @@ add_block_preprocessor(sub {
     }
     location = /access-log {
         default_type text/plain;
-        alias $TEST_NGINX_SERVER_ROOT/logs/ds-access.log;
+        alias logs/ds-access.log;
     }
 CONFIG
     $block->set_value('http_config', <<'HTTP') unless defined $block->http_config;

@@ -33,13 +33,13 @@ add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', <<'CONFIG') unless defined $block->config;
     # fails with an error log line carrying the request line
-    location /missing/ { root $TEST_NGINX_SERVER_ROOT/nonexistent; }
+    location /missing/ { root nonexistent; }
     location /own-log/ {
         error_log logs/own.log debug;
-        root $TEST_NGINX_SERVER_ROOT/nonexistent;
+        root nonexistent;
     }
-    location = /own-log-file { alias $TEST_NGINX_SERVER_ROOT/logs/own.log; }
-    location = /access-log { alias $TEST_NGINX_SERVER_ROOT/logs/access.log; }
+    location = /own-log-file { alias logs/own.log; }
+    location = /access-log { alias logs/access.log; }
 CONFIG
     $block->set_value('http_config', <<'HTTP') unless defined $block->http_config;
     datastream_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
@@ -209,8 +209,8 @@ GET /missing/crash
     log_format uri_only '$uri';
     access_log logs/uri.log uri_only;
 --- config
-    location /missing/ { root $TEST_NGINX_SERVER_ROOT/nonexistent; }
-    location = /uri-log { alias $TEST_NGINX_SERVER_ROOT/logs/uri.log; }
+    location /missing/ { root nonexistent; }
+    location = /uri-log { alias logs/uri.log; }
 --- request eval
 ["GET /missing/$main::SK", "GET /uri-log"]
 --- error_code eval

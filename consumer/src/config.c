@@ -185,6 +185,29 @@ static bool subject_token_valid(const char *s)
 
 /* host:pid:random. The random part keeps a restarted process (same host, a reused pid) from
  * taking over the leases of its dead predecessor, whose batches were never published. */
+/* A password in a URL's user info ("nats://user:password@host") must not reach the logs: each
+ * one becomes "***" (the output is cut at size). */
+static void redact_url_passwords(const char *url, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = url; *p && o + 1 < size;) {
+        const char *scheme_end = strstr(p, "://");
+        const char *authority = scheme_end ? scheme_end + 3 : NULL;
+        size_t authority_len = authority ? strcspn(authority, "/,") : 0;
+        const char *at = authority ? memrchr(authority, '@', authority_len) : NULL;
+        const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
+        const char *copy_end = colon ? colon + 1 : (authority ? authority + authority_len : p + strlen(p));
+        while (p < copy_end && o + 1 < size)
+            out[o++] = *p++;
+        if (colon) {
+            for (const char *mask = "***"; *mask && o + 1 < size; mask++)
+                out[o++] = *mask;
+            p = at;
+        }
+    }
+    out[o] = '\0';
+}
+
 static int make_owner(dsc_config_t *cfg, char *err, size_t err_size)
 {
     char host[DSC_HOST_MAX];
@@ -238,5 +261,6 @@ int dsc_config_load(dsc_config_t *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "REDIS_PREFIX, METRICS_ADDR and NATS_URL must not be empty");
         return -1;
     }
+    redact_url_passwords(cfg->nats_url, cfg->nats_url_logged, sizeof cfg->nats_url_logged);
     return make_owner(cfg, err, err_size);
 }

@@ -14,6 +14,7 @@
 
 typedef struct {
     char nats_url[DSC_TEXT_MAX];
+    char nats_url_logged[DSC_TEXT_MAX]; /* NATS_URL with any password in it as *** */
     char nats_user[DSC_TEXT_MAX];
     char nats_password[DSC_TEXT_MAX];
     char redis_url[DSC_TEXT_MAX];

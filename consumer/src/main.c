@@ -171,7 +171,7 @@ int main(int argc, char **argv)
         dsc_log(DSC_LOG_ERROR, "signal setup failed", NULL);
         return 1;
     }
-    dsc_log(DSC_LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url,
+    dsc_log(DSC_LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url_logged,
             "nats_user", cfg.nats_user,
             "redis_url", cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream,
             "owner", cfg.owner);

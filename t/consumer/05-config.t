@@ -46,6 +46,16 @@ for my $case (@bad) {
     like $out, qr/^\{"ts":"[^"]+","level":"error","msg":"invalid configuration","error":"\Q$case->[1]\E"\}$/,
         'one JSON log line with the reason';
 }
+# NATS_URL is logged at start, with any password in it masked.
+{
+    local %ENV = (%ENV, NATS_URL => 'nats://consumer:s3cr3t-pw@127.0.0.1:1,nats://other:pw2@127.0.0.1:2/x,nats://127.0.0.1:3',
+                  METRICS_PORT => ConsumerTest::Stack::free_port());
+    my $out = `timeout -s INT 1 $bin 2>&1`;
+    my ($url) = $out =~ /"msg":"starting".*?"nats_url":"([^"]*)"/;
+    is $url, 'nats://consumer:***@127.0.0.1:1,nats://other:***@127.0.0.1:2/x,nats://127.0.0.1:3',
+        'the starting line shows NATS_URL with its passwords as ***';
+    unlike $out, qr/s3cr3t-pw|pw2/, 'no password anywhere in the log';
+}
 my ($xrc, $xout) = do { my $o = `$bin --bogus 2>&1`; ($? >> 8, $o) };
 is $xrc, 2, 'unknown argument exits 2';
 like $xout, qr/^usage: datastream-consumer/, 'and prints usage';

@@ -1116,9 +1116,10 @@ sub run_one_repeat {
     my $idx = 0;
     my $log_pos = 0;
     my $new_log_lines = sub {
-        my @l = error_log_lines_from($log_pos);
-        $log_pos = -s $ErrLogFile || 0 unless $CheckAccumErrLog;
-        return \@l;
+        my $text = read_file_all($ErrLogFile);
+        my $new = length($text) >= $log_pos ? substr($text, $log_pos) : $text;
+        $log_pos = length $text unless $CheckAccumErrLog;
+        return [split /\n/, $new];
     };
     for my $ci (0 .. $#conns) {
         my @problems;
@@ -1182,13 +1183,6 @@ sub run_one_repeat {
             check_error_log($block, $rep, $tag, $k == 0 ? $lines : $new_log_lines->());
         }
     }
-}
-
-sub error_log_lines_from {
-    my $off = shift;
-    my $text = read_file_all($ErrLogFile);
-    $text = length($text) >= $off ? substr($text, $off) : $text;
-    return split /\n/, $text;
 }
 
 sub check_response {

@@ -175,13 +175,12 @@ up() {
 
     # NATS users (conf/nats/nats-server.conf): a password each, made once, letters only so that
     # nats-server reads it as a string and URLs need no escaping.
-    local creds="$STATE/nats-credentials" user
-    if [ ! -s "$creds" ]; then
-        (umask 077
-         for user in DEBEZIUM CONSUMER SUBSCRIBER OPERATOR; do
-             echo "DS_NATS_${user}_PASSWORD=$(random_letters 32)"
-         done > "$creds")
-    fi
+    local creds="$STATE/nats-credentials" user var
+    (umask 077 && touch "$creds")
+    for user in $(sed -n 's/^ *user: \([a-z]*\)$/\1/p' "$REPO/conf/nats/nats-server.conf"); do
+        var="DS_NATS_${user^^}_PASSWORD"
+        grep -q "^$var=" "$creds" || echo "$var=$(random_letters 32)" >> "$creds"
+    done
     set -a
     # shellcheck source=/dev/null
     . "$creds"

@@ -128,7 +128,10 @@ sub redis_cli {
 }
 
 # The users of conf/nats/nats-server.conf, each with a password made for this stack.
-our @NATS_USERS = qw(debezium consumer subscriber operator);
+our @NATS_USERS = do {
+    open my $fh, '<', "$REPO/conf/nats/nats-server.conf" or die "conf/nats/nats-server.conf: $!";
+    map { /^\s*user: (\w+)$/ ? $1 : () } <$fh>;
+};
 
 sub nats_password {
     my ($self, $user) = @_;

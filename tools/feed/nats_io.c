@@ -17,6 +17,12 @@ on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 int
 dsf_nats_connect(dsf_nats_t *fn, const char *url)
 {
+    return dsf_nats_connect_as(fn, url, NULL, NULL);
+}
+
+int
+dsf_nats_connect_as(dsf_nats_t *fn, const char *url, const char *user, const char *password)
+{
     natsOptions *opts = NULL;
     jsOptions    jo;
     natsStatus   s;
@@ -26,6 +32,7 @@ dsf_nats_connect(dsf_nats_t *fn, const char *url)
     if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK && user != NULL) s = natsOptions_SetUserInfo(opts, user, password);
     if (s == NATS_OK) s = natsConnection_Connect(&fn->conn, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {

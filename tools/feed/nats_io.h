@@ -13,6 +13,8 @@ typedef struct {
 } dsf_nats_t;
 
 int  dsf_nats_connect(dsf_nats_t *fn, const char *url);
+/* The same with a user and password beside the URL (user NULL: none). */
+int  dsf_nats_connect_as(dsf_nats_t *fn, const char *url, const char *user, const char *password);
 void dsf_nats_close(dsf_nats_t *fn);
 
 /* Creates `stream` with subjects "<prefix>.>" and file storage unless it

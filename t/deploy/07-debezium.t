@@ -52,6 +52,8 @@ ok($tables{'public.rounds'}, 'captures public.rounds');
 ok($tables{'public.games'}, 'captures public.games');
 is(scalar keys %tables, 2, 'captures those two tables only');
 like($p{'debezium.source.offset.storage.file.filename'} // '', qr{/offsets\.dat$}, 'offsets go to a file');
+# The connector's default skipped.operations=t would drop every TRUNCATE; the read model needs op t.
+is($p{'debezium.source.skipped.operations'}, 'none', 'TRUNCATE is not skipped (skipped.operations=none)');
 
 SKIP: {
     skip 'kubectl is not installed', 6 unless have_cmd('kubectl');

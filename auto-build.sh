@@ -18,6 +18,7 @@ PACKAGES=(
     nginx-light libnginx-mod-nchan nginx-dev
     libnats-dev libhiredis-dev libjansson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
     nats-server redis-server redis-tools yamllint
+    postgresql-15 postgresql-client-15 libpq-dev
     clang libclang-rt-14-dev chromium
     libtest-base-perl libtext-diff-perl liburi-perl libwww-perl libhttp-message-perl
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl libprotocol-websocket-perl
@@ -37,7 +38,7 @@ Environment (defaults in brackets):
   DS_BUILD_DIR              build output [$REPO/build]
   DS_REAL_TEST_NGINX_LIB    test: lib/ of openresty's Test::Nginx; the t/0*.t files then also run
                             under it and must run as many assertions as under t/harness [unset]
-  DS_STATE_DIR              up: persistent state (Redis, JetStream, keys, logs) [$REPO/state]
+  DS_STATE_DIR              up: persistent state (PostgreSQL, Redis, JetStream, keys, logs) [$REPO/state]
   DS_HTTP_PORT              up: public port of the backend [3000]
   DS_PUBLISH_PORT           up: internal nchan publisher port, loopback only [3001]
   DS_REDIS_PORT             up: Redis [6379]
@@ -45,6 +46,11 @@ Environment (defaults in brackets):
   DS_NATS_MONITOR_PORT      up: NATS monitoring [8222]
   DS_NATS_WS_PORT           up: NATS WebSocket for browsers [8443]
   DS_CONSUMER_METRICS_PORT  up: consumer /healthz /readyz /metrics [8090]
+  DS_PG_PORT                up: PostgreSQL, loopback only [5432]
+  DS_CDC_METRICS_PORT       up: CDC bridge metrics, 0 for none [8091]
+  DS_FEED_MODE              up: rows: the demo feed writes rows into PostgreSQL and the CDC bridge
+                            carries them into JetStream; envelopes: the feed publishes Debezium
+                            envelopes straight into JetStream, without the bridge [rows]
   DS_FEED_SPEED             up: demo feed cadence multiplier [1]
   DS_TEST_SANITIZE          test: also run every suite under ASan + UBSan [1]
   DS_TEST_FILES             test: only these .t files or dirs (default: all of t/)
@@ -87,6 +93,7 @@ build_variant() {   # $1 = output dir, $2 = 1 for sanitizers
     make -s -C "$REPO/consumer" O="$out/bin" SANITIZE="$san"
     make -s -C "$REPO/tools/feed" O="$out/bin" SANITIZE="$san"
     make -s -C "$REPO/tools/keys" O="$out/bin" SANITIZE="$san"
+    make -s -C "$REPO/tools/cdc" O="$out/bin" SANITIZE="$san"
     # shellcheck disable=SC2086
     "$REPO/ngx_datastream_module/build.sh" "$out/nginx" $flag
 }
@@ -137,15 +144,26 @@ render_nginx_conf() {   # $1 = run dir; the DS_* settings come from the environm
 # ---------------------------------------------------------------- up
 
 PIDS=()
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_PID=
 
 stop_all() {
-    trap - INT TERM EXIT
+    # A second signal must not cut the stop short, leaving PostgreSQL or nginx running:
+    # timeout(1) signals the script and then its whole process group.
+    trap '' INT TERM
+    trap - EXIT
     STOPPING=1
     log "stopping"
     local i
-    # Reverse start order: the feed first, Redis last.
+    # Reverse start order: the feed first, Redis last; PostgreSQL after the feed and the
+    # CDC bridge, its clients.
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+        if [ "${PIDS[$i]}" = "$PG_PID" ]; then
+            as_postgres "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -s >/dev/null 2>&1 \
+                || kill -INT "$PG_PID" 2>/dev/null || true
+        else
+            kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+        fi
         wait "${PIDS[$i]}" 2>/dev/null || true
     done
     [ -f "$STATE/nginx/nginx.pid" ] && nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s quit 2>/dev/null || true
@@ -158,13 +176,120 @@ random_letters() {   # $1 letters from a CSPRNG
     printf '%s' "${out:0:$1}"
 }
 
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# initdb refuses to run as root: as root, the cluster belongs to the postgres user.
+as_postgres() {
+    if is_root; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+# The cluster lives in $STATE/postgres. As root, the postgres user must reach it: when the
+# state dir is under a path only root can traverse (a checkout in root's home), the cluster
+# goes to that user's home instead, and $STATE/postgres points there. Sets PG_DIR, the real
+# path.
+place_postgres() {
+    local link=$STATE/postgres home target
+    if is_root && [ ! -L "$link" ] && ! runuser -u postgres -- test -x "$STATE"; then
+        [ -e "$link" ] && die "the postgres user cannot reach $link; set DS_STATE_DIR to a state dir it can reach, or remove $link"
+        home=$(getent passwd postgres | cut -d: -f6)
+        [ -n "$home" ] || die "the postgres user has no home directory"
+        target="$home/datastream/$(printf '%s' "$STATE" | sha256sum | cut -c1-16)"
+        install -d -o postgres -g postgres -m 700 "$home/datastream" "$target"
+        ln -s "$target" "$link"
+        log "the postgres user cannot reach $STATE: the cluster lives in $target ($link points there)"
+    fi
+    mkdir -p "$link"
+    PG_DIR=$(readlink -f "$link")
+    if is_root; then chown postgres:postgres "$PG_DIR"; fi
+    chmod 700 "$PG_DIR"
+    # The socket's path must fit in sun_path (108 bytes).
+    [ ${#PG_DIR} -le 80 ] || die "$PG_DIR is too long a path for PostgreSQL's socket; set DS_STATE_DIR to a shorter one"
+}
+
+# PostgreSQL 15 on 127.0.0.1:$1, its socket in $PG_DIR/run; the cluster is made once. The
+# admin (the cluster's owner) gets in through the socket only, the datastream role (tables,
+# publication, replication slot) over TCP with its password. Sets PG_PASSWORD.
+start_postgres() {
+    local port=$1 data admin i
+    place_postgres
+    data=$PG_DIR/data
+    if is_root; then admin=postgres; else admin=$(id -un); fi
+    if [ ! -s "$data/PG_VERSION" ]; then
+        log "postgres: new cluster in $data"
+        as_postgres "$PG_BIN/initdb" -D "$data" -U "$admin" -E UTF8 --locale=C \
+            --auth-local=peer --auth-host=scram-sha-256 --no-instructions > "$STATE/logs/initdb.log" 2>&1 \
+            || die "initdb failed; see $STATE/logs/initdb.log"
+        echo "include 'datastream.conf'" >> "$data/postgresql.conf"
+    fi
+    # Rewritten at each start, so that a change of the project's applies to a kept cluster.
+    cp "$REPO/conf/postgres/postgresql.conf" "$data/datastream.conf"
+    cat > "$data/pg_hba.conf" <<HBA
+# TYPE  DATABASE     USER        ADDRESS        METHOD
+local   all          $admin                     peer
+host    datastream   datastream  127.0.0.1/32   scram-sha-256
+host    replication  datastream  127.0.0.1/32   scram-sha-256
+HBA
+    mkdir -p "$PG_DIR/run"
+    if is_root; then chown postgres:postgres "$data/datastream.conf" "$data/pg_hba.conf" "$PG_DIR/run"; fi
+
+    log "postgres on 127.0.0.1:$port"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port is taken (another PostgreSQL? pg_lsclusters lists Debian's own); set DS_PG_PORT"
+    fi
+    # setpriv, not runuser: runuser would stay as the server's parent and SIGKILL it two seconds
+    # after passing it a signal. The server gets none of this script's secrets.
+    local user=()
+    if is_root; then user=(setpriv --reuid=postgres --regid=postgres --init-groups --); fi
+    (cd / && exec "${user[@]}" env -i PATH=/usr/bin:/bin "$PG_BIN/postgres" -D "$data" \
+        -p "$port" -k "$PG_DIR/run") > "$STATE/logs/postgres.log" 2>&1 &
+    PG_PID=$!
+    PIDS+=("$PG_PID")
+    for i in $(seq 1 300); do
+        # As the datastream role: a probe that leaves before authenticating is not logged.
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U datastream -d datastream && break
+        kill -0 "$PG_PID" 2>/dev/null || die "postgres exited; see $STATE/logs/postgres.log"
+        sleep 0.1
+    done
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U datastream -d datastream \
+        || die "postgres did not get ready on port $port; see $STATE/logs/postgres.log"
+
+    # The role and its database once; its password (letters: no escaping in a URL) made once
+    # and set at every start; the schema at every start, as the role that owns the tables.
+    [ -s "$STATE/postgres-password" ] || (umask 077 && random_letters 32 > "$STATE/postgres-password")
+    PG_PASSWORD=$(cat "$STATE/postgres-password")
+    as_postgres env PGOPTIONS='-c client_min_messages=warning' \
+        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR/run" -p "$port" -U "$admin" -d postgres \
+        > /dev/null <<SQL || die "cannot create the datastream role and database; see $STATE/logs/postgres.log"
+SELECT 'CREATE ROLE datastream' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'datastream')
+\gexec
+ALTER ROLE datastream WITH LOGIN REPLICATION PASSWORD '$PG_PASSWORD';
+SELECT 'CREATE DATABASE datastream OWNER datastream'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'datastream')
+\gexec
+SQL
+    PGPASSWORD=$PG_PASSWORD PGOPTIONS='-c client_min_messages=warning' \
+        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U datastream -d datastream \
+        -f "$REPO/conf/postgres/schema.sql" > /dev/null || die "cannot apply conf/postgres/schema.sql"
+}
+
 up() {
     STATE=${DS_STATE_DIR:-$REPO/state}
     export DS_HTTP_PORT=${DS_HTTP_PORT:-3000} DS_PUBLISH_PORT=${DS_PUBLISH_PORT:-3001}
     export DS_REDIS_PORT=${DS_REDIS_PORT:-6379}
     local nats_port=${DS_NATS_PORT:-4222} mon_port=${DS_NATS_MONITOR_PORT:-8222}
     local ws_port=${DS_NATS_WS_PORT:-8443} metrics_port=${DS_CONSUMER_METRICS_PORT:-8090}
+    local pg_port=${DS_PG_PORT:-5432} cdc_port=${DS_CDC_METRICS_PORT:-8091} mode=${DS_FEED_MODE:-rows}
+    case "$mode" in
+        rows|envelopes) ;;
+        *) die "DS_FEED_MODE must be rows or envelopes, not '$mode'" ;;
+    esac
     mkdir -p "$STATE"/{redis,nats,nginx,logs}
+    # PostgreSQL runs from elsewhere (cd /) and needs absolute paths.
+    STATE=$(cd "$STATE" && pwd)
     trap stop_all INT TERM EXIT
 
     log "redis on 127.0.0.1:$DS_REDIS_PORT"
@@ -213,6 +338,9 @@ up() {
     nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -e "$STATE/logs/nginx-error.log"
     wait_for_port "$DS_HTTP_PORT" nginx
 
+    start_postgres "$pg_port"
+    local db_url="postgresql://datastream:$PG_PASSWORD@127.0.0.1:$pg_port/datastream"
+
     log "consumer (metrics on 127.0.0.1:$metrics_port)"
     NATS_URL="nats://127.0.0.1:$nats_port" NATS_USER=consumer NATS_PASSWORD="$DS_NATS_CONSUMER_PASSWORD" \
     REDIS_URL="$redis_url" CREATE_STREAM=1 \
@@ -221,11 +349,39 @@ up() {
     PIDS+=($!)
     wait_for_port "$metrics_port" consumer
 
-    log "demo feed (as Debezium would write)"
-    NATS_URL="nats://debezium:$DS_NATS_DEBEZIUM_PASSWORD@127.0.0.1:$nats_port" \
-        "$BUILD/bin/datastream-feed" demo --create-stream --state-file "$STATE/feed-last-round-id" \
-        > "$STATE/logs/feed.log" 2>&1 &
-    PIDS+=($!)
+    # The read model takes the highest round id as a game's latest: the two modes share one
+    # sequence of ids, whichever ran last, so that a switch does not go back in time.
+    local cdc=$BUILD/bin/datastream-cdc cdc_metrics="" feed_what last_envelope last_row
+    last_envelope=$(cat "$STATE/feed-last-round-id" 2>/dev/null || echo 0)
+    last_row=$(PGPASSWORD=$PG_PASSWORD "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$pg_port" -U datastream \
+        -d datastream -c 'SELECT coalesce(max(id), 0) FROM rounds') || die "cannot read the last round id"
+    if [ "$mode" = envelopes ]; then
+        [ "$last_row" -le "$last_envelope" ] || echo "$last_row" > "$STATE/feed-last-round-id"
+        log "demo feed (envelopes straight into JetStream, as Debezium would write them)"
+        NATS_URL="nats://debezium:$DS_NATS_DEBEZIUM_PASSWORD@127.0.0.1:$nats_port" \
+            "$BUILD/bin/datastream-feed" demo --create-stream --state-file "$STATE/feed-last-round-id" \
+            > "$STATE/logs/feed.log" 2>&1 &
+        PIDS+=($!)
+        feed_what="Debezium envelopes straight into JetStream (DS_FEED_MODE=envelopes)"
+    else
+        log "cdc bridge: replication slot -> JetStream (metrics port $cdc_port)"
+        DATABASE_URL="$db_url" NATS_URL="nats://127.0.0.1:$nats_port" \
+        NATS_USER=debezium NATS_PASSWORD="$DS_NATS_DEBEZIUM_PASSWORD" CREATE_STREAM=1 \
+        OFFSET_FILE="$STATE/cdc-offsets" METRICS_PORT="$cdc_port" \
+            "$cdc" > "$STATE/logs/cdc.log" 2>&1 &
+        PIDS+=($!)
+        if [ "$cdc_port" != 0 ]; then
+            wait_for_port "$cdc_port" datastream-cdc
+            cdc_metrics="http://127.0.0.1:$cdc_port/metrics (cdc bridge)"
+        fi
+        feed_what="rows into PostgreSQL; datastream-cdc (the local stand-in for Debezium Server) carries every change into JetStream"
+        log "demo feed (rows into PostgreSQL, as a game platform would write them)"
+        # The password in the environment, not on a command line anyone can read.
+        PGPASSWORD="$PG_PASSWORD" "$BUILD/bin/datastream-feed" demo --start-id $((last_envelope + 1)) \
+            --database "postgresql://datastream@127.0.0.1:$pg_port/datastream" \
+            > "$STATE/logs/feed.log" 2>&1 &
+        PIDS+=($!)
+    fi
 
     cat <<EOF
 
@@ -237,8 +393,11 @@ up() {
   SSE              curl -N -H "Accept: text/event-stream" "http://localhost:$DS_HTTP_PORT/sse/crash?api_key=$(cat "$STATE/demo-sk")"
   NATS WebSocket   ws://localhost:$ws_port  (subjects rounds.game.<slug>, rounds.type.<type>, read-only, no credentials)
   NATS             nats://127.0.0.1:$nats_port  users debezium, consumer, subscriber, operator: passwords in $creds
+  PostgreSQL       psql $db_url   (tables games, rounds)
+  Demo feed        $feed_what
   Health/metrics   http://localhost:$DS_HTTP_PORT/readyz  http://localhost:$DS_HTTP_PORT/metrics
-                   http://127.0.0.1:$metrics_port/metrics (consumer)
+                   http://127.0.0.1:$metrics_port/metrics (consumer)${cdc_metrics:+
+                   $cdc_metrics}
   Demo keys        $STATE/demo-pk (browser, origin http://localhost:$DS_HTTP_PORT)  $STATE/demo-sk (server)
   Logs             $STATE/logs/
 

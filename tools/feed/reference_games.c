@@ -12,6 +12,9 @@ const dsf_game_t dsf_reference_games[DSF_REFERENCE_GAMES] = {
 
 const double dsf_reference_period[DSF_REFERENCE_GAMES] = { 4.0, 6.0, 1.5, 3.0 };
 
+const dsf_game_t dsf_added_game = { 5, "plinko", "Plinko", "drop" };
+const double     dsf_added_game_period = 2.0;
+
 int
 dsf_reference_extras(char *out, size_t cap, const dsf_game_t *game, double roll)
 {
@@ -32,6 +35,13 @@ dsf_reference_extras(char *out, size_t cap, const dsf_game_t *game, double roll)
         n = snprintf(out, cap, "{\"result\": \"%s-%s-%s\", \"payout\": \"%.2f\"}",
                      symbols[r % 5], symbols[(r / 5) % 5], symbols[(r / 25) % 5],
                      r % 31 == 0 ? 10.0 : 0.0);
+    } else if (strcmp(game->type, "drop") == 0) {
+        /* A ball falls through 16 rows of pegs: the slot is binomial, the edges pay most. */
+        static const char *payouts[] = { "16", "9", "2", "1.4", "1.4", "1.2", "1.1", "1", "0.5" };
+        unsigned bits = (unsigned) (roll * 65536.0);
+        int      slot = __builtin_popcount(bits);
+        n = snprintf(out, cap, "{\"slot\": %d, \"multiplier\": \"%s\"}",
+                     slot, payouts[slot > 8 ? 16 - slot : slot]);
     } else {
         double change = (roll - 0.5) * 6.0;
         n = snprintf(out, cap, "{\"result\": \"%s\", \"change\": \"%+.2f\"}",

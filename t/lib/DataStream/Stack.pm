@@ -2,8 +2,8 @@ package DataStream::Stack;
 
 # Starts the real parts of Data Stream on free loopback ports for one test
 # file: redis-server, nats-server with JetStream, nginx with nchan and the
-# module (from the shipped conf/nginx template), the consumer. Everything is
-# stopped when the object goes away.
+# module (from the shipped conf/nginx template), the consumer, PostgreSQL and
+# the CDC bridge. Everything is stopped when the object goes away.
 
 use strict;
 use warnings;
@@ -258,6 +258,207 @@ sub start_consumer {
 
 sub stop_consumer { $_[0]->kill_proc($_[1] // 'consumer', $_[2]) }
 
+# ---------------------------------------------------------------- PostgreSQL, CDC
+
+our $PG_BIN = '/usr/lib/postgresql/15/bin';
+
+# initdb refuses to run as root: as root, the cluster belongs to the postgres user. Its tools
+# run from /, since the test's working directory may be one only root can enter.
+sub pg_owner_cmd { return (($> == 0 ? ('runuser', '-u', 'postgres', '--') : ()), 'env', '-C', '/') }
+
+sub pg_admin { return $> == 0 ? 'postgres' : scalar getpwuid($>) }
+
+# Runs @cmd to its end with $input on its stdin, its output appended to <name>.log in the
+# stack dir; true when it exited 0.
+sub run_logged {
+    my ($self, $name, $input, @cmd) = @_;
+    my $pid = open(my $to, '|-') // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/$name.log" or die;
+        open STDERR, '>&', \*STDOUT or die;
+        exec @cmd or die "exec $cmd[0]: $!";
+    }
+    print $to $input // '';
+    return close $to;
+}
+
+sub postgres_password { $_[0]{postgres_password} //= join '', map { ('a' .. 'z', 'A' .. 'Z')[rand 52] } 1 .. 32 }
+
+# postgresql://datastream:<password>@127.0.0.1:<port>/datastream: the role that owns the tables
+# and may replicate, as the CDC bridge and the rows feed connect.
+sub postgres_url {
+    my ($self) = @_;
+    return 'postgresql://datastream:' . $self->postgres_password . '@127.0.0.1:' . $self->port('postgres') . '/datastream';
+}
+
+# PostgreSQL 15 with the settings of conf/postgres/postgresql.conf (wal_level=logical) on a free
+# loopback port. The first start makes the cluster in the stack dir, the datastream role
+# (LOGIN REPLICATION, postgres_password), its database and the tables of
+# conf/postgres/schema.sql; a start after stop_postgres or kill_postgres brings the same cluster
+# back on the same port.
+sub start_postgres {
+    my ($self) = @_;
+    my $port = $self->{ports}{postgres} //= free_port();
+    my $root = "$self->{dir}/postgres";
+    my $data = "$root/data";
+    my $admin = pg_admin();
+    my $fresh = !-e "$data/PG_VERSION";
+    if ($fresh) {
+        mkdir $root or die "mkdir $root: $!";
+        if ($> == 0) {
+            # The postgres user passes through the stack dir; nothing else of it is opened to it.
+            my (undef, undef, $uid, $gid) = getpwnam('postgres') or die "no postgres user\n";
+            chmod 0711, $self->{dir} or die "chmod $self->{dir}: $!";
+            chown $uid, $gid, $root or die "chown $root: $!";
+            system(pg_owner_cmd(), 'test', '-x', $root) == 0
+                or die "the postgres user cannot reach $root: set TMPDIR to a directory it can enter\n";
+        }
+        $self->run_logged(initdb => '', pg_owner_cmd(), "$PG_BIN/initdb", '-D', $data, '-U', $admin,
+                          '-E', 'UTF8', '--locale=C', '--auth-local=peer', '--auth-host=scram-sha-256',
+                          '--no-sync', '--no-instructions')
+            or die "initdb failed:\n" . $self->log_of('initdb');
+        open my $conf, '>>', "$data/postgresql.conf" or die "$data/postgresql.conf: $!";
+        print $conf "include 'datastream.conf'\n";
+        close $conf or die;
+        open my $in, '<', "$REPO/conf/postgres/postgresql.conf" or die "conf/postgres/postgresql.conf: $!";
+        open my $out, '>', "$data/datastream.conf" or die "$data/datastream.conf: $!";
+        print {$out} <$in>;
+        close $out or die;
+        open my $hba, '>', "$data/pg_hba.conf" or die "$data/pg_hba.conf: $!";
+        print $hba "local all $admin peer\n",
+                   "host datastream datastream 127.0.0.1/32 scram-sha-256\n",
+                   "host replication datastream 127.0.0.1/32 scram-sha-256\n";
+        close $hba or die;
+        chown((getpwnam('postgres'))[2, 3], "$data/datastream.conf") or die "chown: $!" if $> == 0;
+    }
+    # setpriv, not runuser: runuser would stay as the server's parent and SIGKILL it two seconds
+    # after passing it a signal. fsync only matters when the machine itself fails.
+    my @as = $> == 0 ? ('setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--') : ();
+    my $pid = $self->spawn(postgres => {}, @as, 'env', '-C', '/', "$PG_BIN/postgres", '-D', $data,
+                           '-p', $port, '-k', $root, '-c', 'fsync=off');
+    my $deadline = time + 30;
+    # As the datastream role: a probe that leaves before authenticating is not logged.
+    until (system("$PG_BIN/pg_isready", '-q', '-h', '127.0.0.1', '-p', $port, '-U', 'datastream',
+                  '-d', 'datastream') == 0)
+    {
+        die "postgres exited:\n" . $self->log_of('postgres') if waitpid($pid, WNOHANG) == $pid;
+        die "postgres did not get ready on port $port\n" if time > $deadline;
+        sleep 0.05;
+    }
+    if ($fresh) {
+        my $pw = $self->postgres_password;
+        $self->run_logged('postgres-setup',
+                          "CREATE ROLE datastream LOGIN REPLICATION PASSWORD '$pw';\n"
+                          . "CREATE DATABASE datastream OWNER datastream;\n",
+                          pg_owner_cmd(), "$PG_BIN/psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+                          '-h', $root, '-p', $port, '-U', $admin, '-d', 'postgres')
+            or die "cannot create the datastream role and database:\n" . $self->log_of('postgres-setup');
+        open my $fh, '<', "$REPO/conf/postgres/schema.sql" or die "conf/postgres/schema.sql: $!";
+        $self->psql(do { local $/; <$fh> });
+    }
+    return $port;
+}
+
+# Runs SQL (any number of statements) as the datastream role; returns what psql -At printed,
+# without the last newline. Dies with psql's message when a statement fails.
+sub psql {
+    my ($self, $sql) = @_;
+    my $file = "$self->{dir}/psql-" . int(rand 1e9) . '.sql';
+    my $err = "$self->{dir}/psql.err";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $sql;
+    close $fh or die;
+    my $pid = open(my $from, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', $err or die;
+        exec "$PG_BIN/psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-f', $file, '-d', $self->postgres_url
+            or die "exec psql: $!";
+    }
+    my $out = do { local $/; <$from> } // '';
+    my $ok = close $from;
+    unlink $file;
+    unless ($ok) {
+        open my $e, '<', $err;
+        die "psql failed: " . ($e ? do { local $/; <$e> } // '' : '') . "SQL: $sql\n";
+    }
+    chomp $out;
+    return $out;
+}
+
+# SIGINT is PostgreSQL's fast shutdown (pg_ctl stop -m fast): clients are disconnected, the
+# shutdown checkpoint written.
+sub stop_postgres { $_[0]->kill_proc('postgres', $_[1] // 'INT') }
+
+# The processes of a server: its children, whatever their names.
+sub child_pids {
+    my ($ppid) = @_;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        # The command name may hold spaces and parentheses: the fields follow the last ')'.
+        my (undef, $pp) = split ' ', ($line =~ /^.*\)\s+(.*)$/)[0] // next;
+        push @pids, $stat =~ m{^/proc/(\d+)/} if ($pp // -1) == $ppid;
+    }
+    return @pids;
+}
+
+sub gone {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    my $line = <$fh> // return 1;
+    return (($line =~ /^.*\)\s+(\S)/)[0] // '') eq 'Z';    # a zombie holds no shared memory
+}
+
+# A crash, as an OOM killer or a lost machine would leave it: SIGKILL to the server and every
+# process of it. The next start_postgres recovers from the WAL.
+sub kill_postgres {
+    my ($self) = @_;
+    my $pid = $self->{procs}{postgres} or return;
+    my @children = child_pids($pid);
+    $self->kill_proc('postgres', 'KILL');
+    kill 'KILL', @children;
+    my $deadline = time + 15;
+    sleep 0.05 while grep { !gone($_) } @children and time < $deadline;
+}
+
+# Stops PostgreSQL (fast shutdown unless told otherwise; signal => 'KILL' is kill_postgres)
+# and starts it again on the same port and cluster.
+sub restart_postgres {
+    my ($self, %opt) = @_;
+    if (($opt{signal} // '') eq 'KILL') {
+        $self->kill_postgres;
+    } else {
+        $self->stop_postgres($opt{signal});
+    }
+    return $self->start_postgres;
+}
+
+# The CDC bridge (tools/cdc) from the stack's PostgreSQL into its JetStream as the debezium
+# NATS user; env => {...} overrides or adds settings (SNAPSHOT_MODE, OFFSET_FILE, ...). Waits
+# for its metrics port unless METRICS_PORT is 0.
+sub start_cdc {
+    my ($self, %opt) = @_;
+    my $name = $opt{name} // 'cdc';
+    my ($user, $password) = $self->nats_credentials('debezium');
+    my %env = (
+        DATABASE_URL  => $self->postgres_url,
+        NATS_URL      => $self->nats_url,
+        NATS_USER     => $user,
+        NATS_PASSWORD => $password,
+        CREATE_STREAM => 1,
+        OFFSET_FILE   => "$self->{dir}/$name.offsets",
+        METRICS_PORT  => $self->{ports}{"${name}_metrics"} //= free_port(),
+        %{ $opt{env} // {} },
+    );
+    $self->spawn($name => \%env, "$self->{build}/bin/datastream-cdc");
+    wait_for_port($env{METRICS_PORT}, $name) if $env{METRICS_PORT};
+    return $env{METRICS_PORT};
+}
+
+sub stop_cdc { $_[0]->kill_proc($_[1] // 'cdc', $_[2]) }
+sub kill_cdc { $_[0]->kill_proc($_[1] // 'cdc', 'KILL') }
+
 # ---------------------------------------------------------------- NATS I/O
 
 # Publishes each line as one JetStream message, waiting for every ack.
@@ -449,7 +650,9 @@ sub DESTROY {
     my ($self) = @_;
     local $?;
     $self->stop_nginx($_) for keys %{ $self->{nginx} // {} };
-    $self->kill_proc($_) for grep { $_ ne 'redis' } keys %{ $self->{procs} };
+    # PostgreSQL after its clients (the CDC bridge, a feed), Redis last.
+    $self->kill_proc($_) for grep { $_ ne 'redis' && $_ ne 'postgres' } keys %{ $self->{procs} };
+    $self->stop_postgres;
     $self->kill_proc('redis');
 }
 

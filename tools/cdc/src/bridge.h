@@ -22,6 +22,7 @@ typedef struct {
     dscdc_table_t        *relations[DSCDC_MAX_RELATIONS];
     int                   nrelations;
     uint64_t              unacked;   /* events published since the last wait for acks */
+    int                   snapshot_failed;   /* this process's snapshot of the slot did not finish */
 } dscdc_bridge_t;
 
 extern volatile sig_atomic_t dscdc_stop_requested;

@@ -23,7 +23,7 @@ static const setting_t settings[] = {
     { "SNAPSHOT_MODE", "initial", "initial: rows already present are published as op r when the slot is made; never" },
     { "CREATE_STREAM", "0", "1: create STREAM_NAME (subjects <prefix>.>, file storage) when missing" },
     { "STREAM_NAME", "DebeziumStream", "JetStream stream" },
-    { "OFFSET_FILE", NULL, "where a finished snapshot is recorded; a slot without it is remade and snapshot again" },
+    { "OFFSET_FILE", NULL, "where a finished snapshot is recorded; a slot without it is remade and snapshot again (unset: a slot found at start counts as snapshot)" },
     { "METRICS_PORT", "0", "/metrics /healthz /readyz on 127.0.0.1 (0: off)" },
     { "STATUS_INTERVAL_MS", "1000", "how often the flushed position is confirmed to PostgreSQL" },
 };

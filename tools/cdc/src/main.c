@@ -409,7 +409,7 @@ session(dscdc_bridge_t *b)
         return -1;
     }
     snprintf(b->db, sizeof(b->db), "%s", PQdb(b->catalog));
-    if (exists && cfg->snapshot_initial && !offsets_snapshot_done(cfg)) {
+    if (exists && cfg->snapshot_initial && (b->snapshot_failed || !offsets_snapshot_done(cfg))) {
         dscdc_log("warn", "slot without a finished snapshot: making it again", "slot", cfg->slot_name, NULL);
         if (dscdc_slot_drop(b->catalog, cfg->slot_name) != 0) {
             return -1;
@@ -422,11 +422,12 @@ session(dscdc_bridge_t *b)
         {
             return -1;
         }
-        if (cfg->snapshot_initial
-            && (dscdc_snapshot_run(b, snapshot_name, consistent) != 0
-                || offsets_save_snapshot_done(cfg, consistent) != 0))
-        {
-            return -1;
+        if (cfg->snapshot_initial) {
+            b->snapshot_failed = dscdc_snapshot_run(b, snapshot_name, consistent) != 0
+                                 || offsets_save_snapshot_done(cfg, consistent) != 0;
+            if (b->snapshot_failed) {
+                return -1;
+            }
         }
     }
     return stream(b, consistent);

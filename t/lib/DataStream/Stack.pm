@@ -363,8 +363,9 @@ sub start_postgres {
 # without the last newline. Dies with psql's message when a statement fails.
 sub psql {
     my ($self, $sql) = @_;
-    my $file = "$self->{dir}/psql-" . int(rand 1e9) . '.sql';
-    my $err = "$self->{dir}/psql.err";
+    # By process: a forked writer and its parent share rand's sequence.
+    my $file = "$self->{dir}/psql-$$-" . int(rand 1e9) . '.sql';
+    my $err = "$self->{dir}/psql-$$.err";
     open my $fh, '>', $file or die "$file: $!";
     print $fh $sql;
     close $fh or die;

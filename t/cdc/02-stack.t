@@ -138,5 +138,7 @@ wait_for 'TRUNCATE: /api/history/crash is empty', sub { my ($s, $b) = get('/api/
 is $b, '[]', 'TRUNCATE: the type history is empty too';
 is((get('/api/latest/crash'))[0], 404, 'TRUNCATE: no latest round');
 
-unlike $stack->log_of('cdc'), qr/"level":"error"/, 'the bridge logged no error';
+$stack->stop_cdc;
+unlike $stack->log_of('cdc'), qr/"level":"error"|Sanitizer|runtime error/, 'the bridge logged no error';
+like $stack->log_of('cdc'), qr/"msg":"datastream-cdc stopped"/, 'the bridge stopped cleanly on SIGTERM';
 done_testing;

@@ -5,7 +5,8 @@
 #     log line scrubber *_scrub_line.c, the command builder *_cmds.c),
 #     compiled straight from the module's sources against nginx-dev headers
 #     with small stubs (fuzz/stubs.c) in place of the nginx runtime;
-#   - the consumer's Debezium decoder (consumer/fuzz, via its Makefile).
+#   - the consumer's Debezium decoder (consumer/fuzz, via its Makefile);
+#   - the CDC bridge's pgoutput parser and envelope encoder (tools/cdc/fuzz).
 # usage: fuzz/build.sh <outdir>
 set -euo pipefail
 
@@ -107,6 +108,8 @@ link fuzz_cmds         "$objs/ds_cmds.o"
 
 # the consumer's decoder target, built by its own Makefile
 make -s -C "$repo/consumer" fuzz O="$out" || failed+=(fuzz_decode)
+# the CDC bridge's pgoutput parser and Debezium encoder, by its own Makefile
+make -s -C "$repo/tools/cdc" fuzz O="$out" || failed+=(fuzz_pgoutput)
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz/build.sh: not built: ${failed[*]}" >&2

@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 secs=${1:-30}
 out=${DS_FUZZ_OUT:-$repo/build/fuzz}
-all="fuzz_slug fuzz_limit fuzz_key fuzz_subprotocol fuzz_origin fuzz_json fuzz_token fuzz_auth fuzz_log_scrub fuzz_cmds fuzz_decode"
+all="fuzz_slug fuzz_limit fuzz_key fuzz_subprotocol fuzz_origin fuzz_json fuzz_token fuzz_auth fuzz_log_scrub fuzz_cmds fuzz_decode fuzz_pgoutput"
 targets=${DS_FUZZ_TARGETS:-$all}
 
 case $secs in ''|*[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac
@@ -30,7 +30,11 @@ case $secs in ''|*[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; 
 mkdir -p "$out/crashes" "$out/logs"
 
 seeds_of() {
-    if [ "$1" = fuzz_decode ]; then echo "$repo/consumer/fuzz/corpus"; else echo "$here/corpus/$1"; fi
+    case $1 in
+        fuzz_decode)   echo "$repo/consumer/fuzz/corpus" ;;
+        fuzz_pgoutput) echo "$repo/tools/cdc/fuzz/corpus" ;;
+        *)             echo "$here/corpus/$1" ;;
+    esac
 }
 
 run_one() {   # $1 = target; prints PASS/FAIL, returns 0/1

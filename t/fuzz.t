@@ -32,7 +32,7 @@ my $out = $ENV{DS_FUZZ_OUT} // File::Spec->catdir($ENV{DS_BUILD_DIR} // "$repo/b
 local $ENV{DS_FUZZ_OUT} = $out;
 
 my @targets = qw(fuzz_slug fuzz_limit fuzz_key fuzz_subprotocol fuzz_origin fuzz_json
-                 fuzz_token fuzz_auth fuzz_log_scrub fuzz_cmds fuzz_decode);
+                 fuzz_token fuzz_auth fuzz_log_scrub fuzz_cmds fuzz_decode fuzz_pgoutput);
 
 my $output = `"$repo/fuzz/run.sh" $secs 2>&1`;
 my $rc = $? >> 8;

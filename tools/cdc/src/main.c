@@ -290,13 +290,20 @@ handle_message(dscdc_bridge_t *b, stream_state_t *st, const dscdc_msg_t *m, uint
     }
 }
 
-/* Everything read is acked: the slot may move on. */
+/* Once a status interval (or when the server asks): wait for JetStream's acks
+ * of what was published, then let the slot move on to what they cover.
+ * Waiting at every idle moment would hold up the next transaction by a round
+ * trip to NATS: publishes leave at once, only the confirmation is periodic. */
 static int
 confirm(dscdc_bridge_t *b, stream_state_t *st, int force)
 {
     int64_t  now = dscdc_now_us();
     uint64_t safe = st->committed_end;
 
+    if (!force && now - st->last_confirm_us < (int64_t) b->cfg->status_interval_ms * 1000) {
+        return 0;
+    }
+    st->last_confirm_us = now;
     if (dscdc_bridge_flush(b) != 0) {
         return -1;
     }
@@ -314,10 +321,6 @@ confirm(dscdc_bridge_t *b, stream_state_t *st, int force)
         st->events_at_window = events;
         st->window_start_us = now;
     }
-    if (!force && now - st->last_confirm_us < (int64_t) b->cfg->status_interval_ms * 1000) {
-        return 0;
-    }
-    st->last_confirm_us = now;
     return dscdc_replication_confirm(b->repl, st->flushed);
 }
 

@@ -8,8 +8,9 @@
 #   c  fan-out to 1k..10k WebSocket subscribers; baseline: bare nchan (no module)
 #   d  REST with wrk; baseline: nginx serving a static file with the same bytes
 #   e  SVG plot of latency against rate
+#   f  INSERT into PostgreSQL -> CDC bridge -> WebSocket / SSE; beside it: b's JetStream -> client
 #
-# Options: --quick, --only abcd, --no-append (do not touch RESULTS.md), --out DIR
+# Options: --quick, --only abcdef, --no-append (do not touch RESULTS.md), --out DIR
 use strict;
 use warnings;
 
@@ -28,13 +29,13 @@ use Time::HiRes qw(sleep time);
 
 my $REPO  = DataStream::Stack::repo();
 my $BENCH = "$REPO/bench";
-my %opt   = (only => 'abcde', append => 1);
+my %opt   = (only => 'abcdef', append => 1);
 GetOptions(
     'quick'     => \$opt{quick},
     'only=s'    => \$opt{only},
     'no-append' => sub { $opt{append} = 0 },
     'out=s'     => \$opt{out},
-) or die "usage: bench.pl [--quick] [--only abcde] [--no-append] [--out DIR]\n";
+) or die "usage: bench.pl [--quick] [--only abcdef] [--no-append] [--out DIR]\n";
 
 my $Q = $opt{quick};
 my %P = $Q ? (
@@ -63,6 +64,7 @@ my %P = $Q ? (
 $P{ramp} = 2500;                    # connections per second
 $P{fanout_offered} = $ENV{DS_BENCH_FANOUT_DELIVERIES} if $ENV{DS_BENCH_FANOUT_DELIVERIES};
 $P{rates} = [split /,/, $ENV{DS_BENCH_RATES}] if $ENV{DS_BENCH_RATES};
+$P{insert_rates} = [split /,/, $ENV{DS_BENCH_INSERT_RATES} || '100,1000'];
 $P{workers} = $ENV{DS_BENCH_WORKERS} // 1;
 
 my $BUILD = $ENV{DS_BUILD_DIR} || "$REPO/build";
@@ -74,6 +76,8 @@ my %EXE = (
     load     => "$BIN/datastream-loadclient",
     pub      => "$BIN/datastream-bench-pub",
     noop     => "$BIN/datastream-bench-noop",
+    insert   => "$BIN/datastream-bench-insert",
+    cdc      => "$BIN/datastream-cdc",
     module   => "$BUILD/nginx/ngx_http_datastream_module.so",
 );
 my $NCHAN = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -593,6 +597,41 @@ sub merge_clients {
 
 # ---------------------------------------------------------------- b: end-to-end latency
 
+# Part b's JetStream -> client runs: rate => { ws|sse => { c => client json, expected, pub } }.
+my %jetstream_runs;
+
+# Paths and WebSocket subprotocols of one WebSocket and one SSE subscriber of crash on $srv
+# (token and API key on the shipped configuration); () when no token can be minted.
+sub subscribers {
+    my ($srv, $what) = @_;
+    my (@paths, @protocols);
+    for my $proto ('ws', 'sse') {
+        my ($path, $protocol) = ("$proto:/$proto/crash", undef);
+        if ($srv->{name} eq 'nginx') {
+            if ($proto eq 'ws') { $protocol = mint_token($srv->{http}) or do { skip($what, 'cannot mint a token'); next } }
+            else { $path .= "?api_key=$api_key" }
+        }
+        push @paths, [$path];
+        push @protocols, $protocol;
+    }
+    return @paths == 2 ? (\@paths, \@protocols) : ();
+}
+
+# WebSocket and SSE subscribers side by side ($P{latency_conns} of each, one load client per
+# protocol), while $o{during} runs the source of $o{count} messages. load_run's result, with
+# per => [ws client json, sse client json].
+sub ws_sse_run {
+    my (%o) = @_;
+    my $conns = $P{latency_conns};
+    my $r = load_run(
+        tag => $o{tag}, port => $o{srv}{http}, conns => 2 * $conns, clients => 2,
+        client_paths => $o{paths}, client_protocols => $o{protocols}, duration => $P{rate_seconds} + 30,
+        expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during},
+    );
+    $r->{per} = $r->{client}{per_client} ? $r->{client}{per_client} : [$r->{client}, {}];
+    return $r;
+}
+
 sub part_b {
     my @targets = (['bare', $bare, undef]);
     if ($have_consumer && $have_module && $api_key) { unshift @targets, ['pipeline', $full, 'jetstream'] }
@@ -630,37 +669,26 @@ sub part_b {
                 }
             }
             my $resume = sub { kill 'CONT', $paused if $paused };
-            # WebSocket and SSE subscribers side by side, one load client each, fed by one publisher.
-            my (@paths, @protocols);
-            for my $proto ('ws', 'sse') {
-                my ($path, $protocol) = ("$proto:/$proto/crash", undef);
-                if ($srv->{name} eq 'nginx') {
-                    if ($proto eq 'ws') { $protocol = mint_token($srv->{http}) or do { skip("b($label)", 'cannot mint a token'); next } }
-                    else { $path .= "?api_key=$api_key" }
-                }
-                push @paths, [$path];
-                push @protocols, $protocol;
-            }
-            do { $resume->(); next } unless @paths == 2;
+            my ($paths, $protocols) = subscribers($srv, "b($label)") or do { $resume->(); next };
             my $conns = $P{latency_conns};
             my $first = $next_id;
             $next_id += $count + 10;
             note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
             my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
             push @pub, $via ? ('--nats', $nats_url) : ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
-            my $r = load_run(
-                tag => "b-$label-$rate", port => $srv->{http}, conns => 2 * $conns, clients => 2,
-                client_paths => \@paths, client_protocols => \@protocols, duration => $P{rate_seconds} + 30,
-                expect => 2 * $count * $conns, idle => 5,
+            my $r = ws_sse_run(
+                tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
                 during => sub { run_json(@pub) },
             );
             $resume->();
-            my @per = $r->{client}{per_client} ? @{ $r->{client}{per_client} } : ($r->{client}, {});
             for my $i (0, 1) {
                 my $proto = ('ws', 'sse')[$i];
-                my $c = $per[$i] // {};
+                my $c = $r->{per}[$i] // {};
                 $data{b}{$label}{$proto}{$rate} = $c->{latency_us} if $c->{messages};
+                # Part f sets its figures beside these.
+                $jetstream_runs{$rate}{$proto} = { c => $c, expected => $count * $conns, pub => $r->{pub} }
+                    if $via && $c->{messages};
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     note => sprintf('%s: %d/%d delivered%s%s', $label, $c->{messages} // 0, $count * $conns,
@@ -904,6 +932,106 @@ sub part_d {
     }
 }
 
+# ---------------------------------------------------------------- f: INSERT -> client
+
+sub lat_ms { my ($c, $p) = @_; return $c && $c->{messages} ? $c->{latency_us}{$p} / 1000 : undef }
+
+sub insert_note {
+    my ($p, $table) = @_;
+    return '; load generator failed' unless $p;
+    return sprintf('; inserted %d at %.0f rows/s (%d sends > 1 ms late, max %.1f ms)%s%s', $p->{inserted},
+                   $p->{achieved_rate}, $p->{late_over_1ms} // 0, ($p->{max_behind_us} // 0) / 1000,
+                   $p->{errors} || $p->{unanswered} ? ", $p->{errors} errors, $p->{unanswered} unanswered" : '',
+                   defined $table && $table != $p->{inserted} ? ", table holds $table" : '');
+}
+
+# Rows inserted into PostgreSQL, one per transaction, carried by datastream-cdc (the stand-in for
+# Debezium Server) into JetStream and on through the consumer and nchan. Latency is measured
+# from the commit time the bridge reads from the WAL commit record: the round's "timestamp".
+sub part_f {
+    return skip('f', "no $EXE{consumer}") unless $have_consumer;
+    for (qw(cdc insert)) { return skip('f', "no $EXE{$_}") unless -x $EXE{$_} }
+    my $pg = "$DataStream::Stack::PG_BIN/postgres";
+    return skip('f', "no PostgreSQL 15 ($pg)") unless -x $pg;
+    my $srv = $have_module && $api_key ? $full : $bare;
+    skip('f(module)', ($module_why // $key_error // 'datastream-keys not built') . '; measured through the bare nchan')
+        unless $have_module && $api_key;
+    note 'f: PostgreSQL 15 and the CDC bridge';
+    $stack->start_postgres;
+    my $cdc_metrics = $stack->start_cdc;
+    DataStream::Stack::wait_until('CDC bridge streaming', sub {
+        $http->get("http://127.0.0.1:$cdc_metrics/readyz")->{status} == 200 }, 60);
+    start_consumer() unless $stack->{procs}{consumer};
+    # The bridge's initial snapshot carries the games table, as Debezium's does.
+    DataStream::Stack::wait_until('games registry', sub { $stack->redis_cli('HLEN', rkey('games')) >= 4 }, 30);
+    time_drain('cdc-public-rounds', 1e12, 120);
+    my $conns = $P{latency_conns};
+    my ($next_insert, $next_pub) = (90_000_000, 80_000_000);
+    for my $rate (@{ $P{insert_rates} }) {
+        my $count = int($rate * $P{rate_seconds});
+        # The JetStream -> client figure beside this one: part b's of this run, else measured
+        # here as part b measures it.
+        my $jet = $jetstream_runs{$rate};
+        my $jet_by = 'part b';
+        if (!$jet) {
+            $jet_by = 'measured by f';
+            my ($paths, $protocols) = subscribers($srv, 'f(jetstream)') or next;
+            my $d = time_drain('cdc-public-rounds', 1e12, 60);
+            note "f: consumer still has $d->{left} queued" if $d->{left};
+            my $first = $next_pub;
+            $next_pub += $count + 10;
+            note "f: JetStream publish at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
+            my $r = ws_sse_run(
+                tag => "f-jetstream-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
+                procs => [$stack->{procs}{consumer}],
+                during => sub { run_json($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash',
+                                         '--start-id', $first, '--nats', $nats_url) },
+            );
+            $jet = { map { (('ws', 'sse')[$_] => { c => $r->{per}[$_] // {}, expected => $count * $conns,
+                                                   pub => $r->{pub} }) } 0, 1 };
+        }
+        my ($paths, $protocols) = subscribers($srv, 'f(insert)') or next;
+        my $d = time_drain('cdc-public-rounds', 1e12, 60);
+        note "f: consumer still has $d->{left} queued" if $d->{left};
+        my $first = $next_insert;
+        $next_insert += $count + 10;
+        note "f: INSERT at $rate rows/s ($count rows, $conns WebSocket + $conns SSE subscribers)";
+        my $r = ws_sse_run(
+            tag => "f-insert-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
+            procs => [@{ $stack->{procs} }{qw(consumer cdc)}],
+            during => sub { run_json($EXE{insert}, '--database', $stack->postgres_url, '--rate', $rate,
+                                     '--count', $count, '--game-id', 1, '--start-id', $first) },
+        );
+        my $ins = $r->{pub};
+        my $in_table = eval { $stack->psql(sprintf 'SELECT count(*) FROM rounds WHERE id BETWEEN %d AND %d',
+                                           $first, $first + $count - 1) };
+        my $inserted = $ins ? $ins->{inserted} // 0 : 0;
+        for my $i (0, 1) {
+            my $proto = ('ws', 'sse')[$i];
+            my $c = $r->{per}[$i] // {};
+            my $b = $jet->{$proto} // {};
+            my $want = $inserted * $conns;
+            my $got = $c->{messages} // 0;
+            $data{f}{$proto}{$rate} = { insert => $c->{latency_us}, delivered => $got, expected => $want,
+                                        jetstream => $b->{c}{latency_us} };
+            my @hop = map { my ($x, $y) = (lat_ms($c, $_), lat_ms($b->{c}, $_));
+                            defined $x && defined $y ? $x - $y : undef } qw(p50 p99);
+            row(part => 'f', case => "$proto $rate rows/s", metric => 'p50 / p99 / max ms',
+                value => lat3($c), baseline => lat3($b->{c}),
+                note => sprintf('INSERT -> client: %d/%d delivered%s%s%s; commit timestamp in whole ms '
+                                . '(floored: figures 0-1 ms high, 0.5 on average) — baseline JetStream -> client '
+                                . '(%s): %d/%d delivered%s%s',
+                                $got, $want, $got < $want ? sprintf(' (%d MISSING)', $want - $got) : '',
+                                insert_note($ins, $in_table), $c->{first_error} ? "; $c->{first_error}" : '',
+                                $jet_by, $b->{c}{messages} // 0, $b->{expected} // 0, pub_note($b->{pub}),
+                                defined $hop[1] ? sprintf('; PostgreSQL + CDC hop (difference): p50 %+.2f, p99 %+.2f ms', @hop) : ''));
+        }
+    }
+    $stack->stop_consumer if $stack->{procs}{consumer};
+    $stack->stop_cdc;
+    $stack->stop_postgres;
+}
+
 # ---------------------------------------------------------------- e: plot
 
 sub part_e {
@@ -980,8 +1108,9 @@ sub esc { my $t = shift; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t }
 
 # ---------------------------------------------------------------- main
 
-my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d);
-for my $p (qw(a b c d)) {
+# f last: its rows would otherwise land in the histories that part d reads.
+my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d, f => \&part_f);
+for my $p (qw(a b c d f)) {
     next unless index($opt{only}, $p) >= 0;
     eval { $parts{$p}->(); 1 } or skip($p, "failed: $@");
 }
@@ -1017,7 +1146,8 @@ for my $r (@rows) {
 }
 $md .= "\nBaselines: a = `datastream-bench-noop` (fetch + ack, same batch) on the same backlog; "
     . "b, c = bare nchan (same nginx and nchan, no module, memory storage) fed by `datastream-bench-pub --nchan`; "
-    . "d = the same bytes as a static file from the bare nginx.\n";
+    . "d = the same bytes as a static file from the bare nginx; "
+    . "f = part b's JetStream -> client figure at the same rate (measured by f the same way when part b did not run it).\n";
 $md .= "\nSkipped: " . join('; ', @skipped) . "\n" if @skipped;
 $md .= "\nThe shipped nginx template did not start as is (unquoted `{m,n}` in regex locations); it was measured with only those regexes quoted.\n"
     if $template_patched;

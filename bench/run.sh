@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark beside its baseline (bench/README.md).
-#   bench/run.sh [--quick] [--only abcde] [--no-append]
+#   bench/run.sh [--quick] [--only abcdef] [--no-append]
 # Usually called as ./auto-build.sh bench [--quick], which builds the project first.
 # Parts whose binaries are missing print "skipped: <reason>"; the rest still run.
 set -euo pipefail
@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build=${DS_BUILD_DIR:-$repo/build}
 
-# The bench's own tools: load client, rate publisher, do-nothing consumer.
+# The bench's own tools: load client, rate publisher, do-nothing consumer, row inserter.
 make -s -C "$here" O="$build/bin"
 
 missing=()

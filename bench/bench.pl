@@ -967,6 +967,16 @@ sub part_f {
     time_drain('cdc-public-rounds', 1e12, 120);
     my $conns = $P{latency_conns};
     my ($next_insert, $next_pub) = (90_000_000, 80_000_000);
+    # One measured run on fresh subscribers after the consumer drained: `during` feeds it.
+    my $measured = sub {
+        my ($what, $tag, $count, $procs, $during) = @_;
+        my ($paths, $protocols) = subscribers($srv, "f($tag)") or return;
+        my $d = time_drain('cdc-public-rounds', 1e12, 60);
+        note "f: consumer still has $d->{left} queued" if $d->{left};
+        note "f: $what ($conns WebSocket + $conns SSE subscribers)";
+        return ws_sse_run(tag => "f-$tag", srv => $srv, paths => $paths, protocols => $protocols,
+                          count => $count, procs => $procs, during => $during);
+    };
     for my $rate (@{ $P{insert_rates} }) {
         my $count = int($rate * $P{rate_seconds});
         # The JetStream -> client figure beside this one: part b's of this run, else measured
@@ -975,33 +985,21 @@ sub part_f {
         my $jet_by = 'part b';
         if (!$jet) {
             $jet_by = 'measured by f';
-            my ($paths, $protocols) = subscribers($srv, 'f(jetstream)') or next;
-            my $d = time_drain('cdc-public-rounds', 1e12, 60);
-            note "f: consumer still has $d->{left} queued" if $d->{left};
             my $first = $next_pub;
             $next_pub += $count + 10;
-            note "f: JetStream publish at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
-            my $r = ws_sse_run(
-                tag => "f-jetstream-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
-                procs => [$stack->{procs}{consumer}],
-                during => sub { run_json($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash',
-                                         '--start-id', $first, '--nats', $nats_url) },
-            );
+            my $r = $measured->("JetStream publish at $rate/s ($count messages)", "jetstream-$rate", $count,
+                [$stack->{procs}{consumer}],
+                sub { run_json($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash',
+                               '--start-id', $first, '--nats', $nats_url) }) or next;
             $jet = { map { (('ws', 'sse')[$_] => { c => $r->{per}[$_] // {}, expected => $count * $conns,
                                                    pub => $r->{pub} }) } 0, 1 };
         }
-        my ($paths, $protocols) = subscribers($srv, 'f(insert)') or next;
-        my $d = time_drain('cdc-public-rounds', 1e12, 60);
-        note "f: consumer still has $d->{left} queued" if $d->{left};
         my $first = $next_insert;
         $next_insert += $count + 10;
-        note "f: INSERT at $rate rows/s ($count rows, $conns WebSocket + $conns SSE subscribers)";
-        my $r = ws_sse_run(
-            tag => "f-insert-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
-            procs => [@{ $stack->{procs} }{qw(consumer cdc)}],
-            during => sub { run_json($EXE{insert}, '--database', $stack->postgres_url, '--rate', $rate,
-                                     '--count', $count, '--game-id', 1, '--start-id', $first) },
-        );
+        my $r = $measured->("INSERT at $rate rows/s ($count rows)", "insert-$rate", $count,
+            [@{ $stack->{procs} }{qw(consumer cdc)}],
+            sub { run_json($EXE{insert}, '--database', $stack->postgres_url, '--rate', $rate,
+                           '--count', $count, '--game-id', 1, '--start-id', $first) }) or next;
         my $ins = $r->{pub};
         my $in_table = eval { $stack->psql(sprintf 'SELECT count(*) FROM rounds WHERE id BETWEEN %d AND %d',
                                            $first, $first + $count - 1) };

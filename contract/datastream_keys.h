@@ -28,6 +28,14 @@ typedef enum {
     DATASTREAM_KEY_COUNT
 } datastream_key_e;
 
+/*
+ * nchan's Redis storage (not ours, nchan 1.3.6's layout): a channel's hash is
+ * "{channel:/<channel id>}", its message ids "...}:messages" (newest first), each message
+ * "...}:msg:<message id>" with the body in field data.  The module reads a channel's newest
+ * message id, the consumer whether a round is stored already.
+ */
+#define DATASTREAM_NCHAN_CHANNEL_KEY  "{channel:/"
+
 typedef struct {
     const char  *stem;
     size_t       parts;    /* variable parts after the stem, each behind a ':' */

@@ -27,9 +27,6 @@
 #define DS_RESUME_ARG         "last_event_id"
 #define DS_RESUME_OLDEST      "0:0"
 
-/* nchan's Redis storage keeps a channel's state in "{channel:<group>/<id>}" */
-#define DS_NCHAN_CHANNEL_KEY  "{channel:/"
-
 
 static void
 ds_resume_remember(ds_stream_ctx_t *sctx, const u_char *id, size_t len)
@@ -210,13 +207,13 @@ ds_resume_lookup(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    key.len = sizeof(DS_NCHAN_CHANNEL_KEY "game.}") - 1 + name.len;
+    key.len = sizeof(DATASTREAM_NCHAN_CHANNEL_KEY "game.}") - 1 + name.len;
     key.data = ngx_pnalloc(r->pool, key.len);
     if (key.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(key.data, DS_NCHAN_CHANNEL_KEY "%s.%V}", by_type ? "type" : "game",
+    p = ngx_sprintf(key.data, DATASTREAM_NCHAN_CHANNEL_KEY "%s.%V}", by_type ? "type" : "game",
                     &name);
     key.len = p - key.data;
 

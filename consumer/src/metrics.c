@@ -30,6 +30,7 @@ static struct {
     double stage_seconds[DSC_STAGE_COUNT];
     uint64_t lease_waits;
     uint64_t coalesced;
+    uint64_t already_stored;
     int64_t lag;
     int64_t redis_used_memory;
     int64_t redis_maxmemory;
@@ -81,6 +82,11 @@ void dsc_metrics_lease_wait(void)
 void dsc_metrics_coalesced(size_t count)
 {
     add_count(&m.coalesced, count);
+}
+
+void dsc_metrics_already_stored(size_t count)
+{
+    add_count(&m.already_stored, count);
 }
 
 void dsc_metrics_set_lag(int64_t lag)
@@ -175,6 +181,11 @@ char *dsc_metrics_render(void)
                     "a newer version of their round overtook them.\n"
                     "# TYPE datastream_publications_coalesced_total counter\n");
     line(&t, "datastream_publications_coalesced_total %llu\n", (unsigned long long)m.coalesced);
+    dsc_text_raw(&t, "# HELP datastream_publications_already_stored_total Channels not published "
+                    "to again because nchan had stored an attempt whose answer was lost.\n"
+                    "# TYPE datastream_publications_already_stored_total counter\n");
+    line(&t, "datastream_publications_already_stored_total %llu\n",
+         (unsigned long long)m.already_stored);
     dsc_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
                     "# TYPE datastream_stage_seconds_total counter\n");
     for (int s = 0; s < DSC_STAGE_COUNT; s++)

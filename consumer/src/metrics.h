@@ -41,6 +41,8 @@ void dsc_metrics_stage(dsc_stage_e stage, double seconds);
 void dsc_metrics_lease_wait(void);
 /* Publications dropped because a newer version of their round overtook them. */
 void dsc_metrics_coalesced(size_t count);
+/* Round channels found in nchan's storage after an attempt whose answer was lost. */
+void dsc_metrics_already_stored(size_t count);
 
 /* Returns a malloc'd exposition text, or NULL. */
 char *dsc_metrics_render(void);

@@ -39,7 +39,12 @@ typedef struct {
     dsc_delivery_t d;
     dsc_round_event_t ev;
     bool settled;
-    bool nchan_done;    /* nchan accepted the publication; a retry does not repeat it */
+    bool game_done;     /* nchan stored it in game.<slug>: a retry does not repeat it */
+    bool type_done;     /* the same for type.<type> */
+    /* An earlier attempt may have reached nchan without its answer reaching this process (a
+     * failed attempt, or a redelivery after a process that held the lease died): nchan's
+     * storage is asked before publishing it again. */
+    bool unsure;
     char *json;
     dsc_round_apply_t apply;
 } round_item;
@@ -211,8 +216,12 @@ static int apply_all(batch *b)
         goto out;
     }
     dsc_metrics_set_dependency(DSC_DEP_REDIS, true);
-    for (size_t k = 0; k < n; k++)
-        b->items[index[k]].apply = applies[k];
+    for (size_t k = 0; k < n; k++) {
+        round_item *it = &b->items[index[k]];
+        it->apply = applies[k];
+        it->unsure = it->apply.status == DSC_APPLY_DUPLICATE
+                     && it->apply.publish == DSC_PUBLISH_OWED;
+    }
     wait_for_leases(b);
     rc = 0;
 out:
@@ -221,25 +230,63 @@ out:
     return rc;
 }
 
+/* Marks the channels that already hold an unsure round as done (nchan_stored.lua); -1 when
+ * Redis could not tell: the attempt waits then, rather than risk a second copy. */
+static int settle_unsure(batch *b, dsc_publication_t *pubs, round_item **owner)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || !it->unsure)
+            continue;
+        pubs[n] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
+                                      it->game_done, it->type_done};
+        owner[n++] = it;
+    }
+    if (n == 0)
+        return 0;
+    if (dsc_redis_find_stored(b->st->publish_redis, pubs, n) != 0) {
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+        return -1;
+    }
+    size_t found = 0;
+    for (size_t k = 0; k < n; k++) {
+        found += (pubs[k].game_done && !owner[k]->game_done) + (pubs[k].type_done && !owner[k]->type_done);
+        owner[k]->game_done = pubs[k].game_done;
+        owner[k]->type_done = pubs[k].type_done;
+        owner[k]->unsure = false;
+    }
+    dsc_metrics_already_stored(found);
+    if (found > 0)
+        dsc_log(DSC_LOG_INFO, "publications found stored by an unanswered attempt, not repeated",
+                "{s:i, s:i}", "checked", (int)n, "found", (int)found);
+    return 0;
+}
+
 /* Makes the publications the batch still owes, nchan first, then NATS; 0 once all went out.
  * NATS gets the batch only after nchan took all of it, so that on both a round follows the
  * rounds before it. A failed NATS attempt is repeated whole: what it sent is unknown. */
 static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, double *mark)
 {
+    if (settle_unsure(b, pubs, owner) != 0)
+        return -1;
     size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
-        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || it->nchan_done)
+        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || (it->game_done && it->type_done))
             continue;
         pubs[n] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
-                                      false};
+                                      it->game_done, it->type_done};
         owner[n++] = it;
     }
     if (n > 0) {
         int rc = dsc_nchan_publish(b->st->nchan, pubs, n);
         dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, rc == 0);
-        for (size_t k = 0; k < n; k++)
-            owner[k]->nchan_done = pubs[k].ok;
+        for (size_t k = 0; k < n; k++) {
+            owner[k]->game_done = pubs[k].game_done;
+            owner[k]->type_done = pubs[k].type_done;
+            owner[k]->unsure = !pubs[k].game_done || !pubs[k].type_done;
+        }
         lap(DSC_STAGE_NCHAN, mark);
         if (rc != 0) {
             dsc_metrics_sink_error(DSC_SINK_NCHAN);
@@ -251,7 +298,7 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, d
         round_item *it = &b->items[i];
         if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED)
             pubs[n++] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type,
-                                            it->json, true};
+                                            it->json, false, false};
     }
     if (n == 0)
         return 0;

@@ -20,22 +20,16 @@ static natsStatus publish_one(natsConnection *nc, const char *kind, const char *
 int dsc_nats_publish_rounds(natsConnection *nc, dsc_publication_t *pubs, size_t count)
 {
     natsStatus s = NATS_OK;
-    size_t sent = 0;
     for (size_t i = 0; i < count && s == NATS_OK; i++) {
-        if (!pubs[i].ok)
-            continue;
         s = publish_one(nc, "game", pubs[i].slug, pubs[i].json);
         if (s == NATS_OK)
             s = publish_one(nc, "type", pubs[i].type, pubs[i].json);
-        sent++;
     }
     /* The flush round trip proves the server has the messages. */
-    if (s == NATS_OK && sent > 0)
+    if (s == NATS_OK && count > 0)
         s = natsConnection_FlushTimeout(nc, FLUSH_TIMEOUT_MS);
     if (s == NATS_OK)
         return 0;
     dsc_log(DSC_LOG_WARN, "nats publish failed", "{s:s}", "error", natsStatus_GetText(s));
-    for (size_t i = 0; i < count; i++)
-        pubs[i].ok = false;
     return -1;
 }

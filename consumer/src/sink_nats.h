@@ -6,7 +6,7 @@
 
 #include <nats/nats.h>
 
-/* Publishes every entry with ok set, then flushes; on failure clears ok on all of them. */
+/* Publishes every entry to both subjects, then flushes; -1 when any of it may be missing. */
 int dsc_nats_publish_rounds(natsConnection *nc, dsc_publication_t *pubs, size_t count);
 
 #endif

@@ -117,7 +117,8 @@ int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
         return 0;
     channel_t *chans = calloc(2 * count, sizeof *chans);
     message_t *msgs = calloc(2 * count, sizeof *msgs);
-    /* the messages carrying round i: msg_of[2i] (its game), msg_of[2i + 1] (its type) */
+    /* the messages carrying round i: msg_of[2i] (its game), msg_of[2i + 1] (its type), or
+     * SIZE_MAX for a channel that already has it */
     size_t *msg_of = calloc(2 * count, sizeof *msg_of);
     /* requests grouped by connection, in message order within each group */
     dsc_http_request_t *reqs = calloc(2 * count, sizeof *reqs);
@@ -125,15 +126,18 @@ int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
     size_t first[DSC_PUBLISH_CONNECTIONS_MAX + 1] = {0}, fill[DSC_PUBLISH_CONNECTIONS_MAX];
     size_t nchans = 0, nmsgs = 0;
     int rc = -1, answered = 0;
-    for (size_t i = 0; i < count; i++)
-        pubs[i].ok = false;
     if (!chans || !msgs || !msg_of || !reqs || !req_of)
         goto out;
     for (size_t i = 0; i < count; i++) {
-        size_t g = channel_index(chans, &nchans, game, pubs[i].slug, n->nconn);
-        size_t t = channel_index(chans, &nchans, type, pubs[i].type, n->nconn);
-        msg_of[2 * i] = add_round(n, &chans[g], msgs, &nmsgs, pubs[i].json);
-        msg_of[2 * i + 1] = add_round(n, &chans[t], msgs, &nmsgs, pubs[i].json);
+        msg_of[2 * i] = msg_of[2 * i + 1] = SIZE_MAX;
+        if (!pubs[i].game_done) {
+            size_t g = channel_index(chans, &nchans, game, pubs[i].slug, n->nconn);
+            msg_of[2 * i] = add_round(n, &chans[g], msgs, &nmsgs, pubs[i].json);
+        }
+        if (!pubs[i].type_done) {
+            size_t t = channel_index(chans, &nchans, type, pubs[i].type, n->nconn);
+            msg_of[2 * i + 1] = add_round(n, &chans[t], msgs, &nmsgs, pubs[i].json);
+        }
     }
     for (size_t m = 0; m < nmsgs; m++) {
         if (msgs[m].body.failed)
@@ -159,9 +163,11 @@ int dsc_nchan_publish(dsc_nchan_t *n, dsc_publication_t *pubs, size_t count)
     }
     rc = 0;
     for (size_t i = 0; i < count; i++) {
-        pubs[i].ok = accepted(reqs[req_of[msg_of[2 * i]]].status)
-                     && accepted(reqs[req_of[msg_of[2 * i + 1]]].status);
-        if (!pubs[i].ok)
+        if (msg_of[2 * i] != SIZE_MAX)
+            pubs[i].game_done = accepted(reqs[req_of[msg_of[2 * i]]].status);
+        if (msg_of[2 * i + 1] != SIZE_MAX)
+            pubs[i].type_done = accepted(reqs[req_of[msg_of[2 * i + 1]]].status);
+        if (!pubs[i].game_done || !pubs[i].type_done)
             rc = -1;
     }
     if (rc != 0)

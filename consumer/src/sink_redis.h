@@ -6,6 +6,7 @@
 #include "config.h"
 #include "event.h"
 #include "round_map.h"
+#include "sink_nchan.h"
 
 #include <stdbool.h>
 
@@ -48,6 +49,10 @@ int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, si
  * version; keep[i] false when the version must be dropped because a newer one overtook it. */
 int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n,
                           bool *keep);
+/* For rounds whose earlier attempt may have reached nchan unanswered: sets game_done /
+ * type_done for each channel whose stored messages (nchan's Redis storage, on this Redis)
+ * already hold the round, so that it is not published there twice. */
+int dsc_redis_find_stored(dsc_redis_t *r, dsc_publication_t *pubs, size_t n);
 int dsc_redis_apply_game(dsc_redis_t *r, const dsc_game_event_t *ev,
                          dsc_apply_status_e *status);
 

@@ -11,14 +11,13 @@
 #   - SSE subscribers of /sse/type/multiplier and /sse/double, which resume with
 #     Last-Event-ID after every disconnection, got every round of their channel in its newest
 #     version and never an older version of a round after a newer one (each round's
-#     publication lease). Duplicates are reported, not failed (at-least-once). A superseded
-#     version may be missing: the consumer coalesces a version that a newer one overtook
-#     across replicas, after a kill -9 or after a failed Redis apply; the test cannot tell
-#     reliably which versions were overtaken (that depends on when each fault hit, and Redis
-#     restarts can make nchan drop messages: docs/reliability.md, known gaps), so it reports
-#     them as a figure.
-#     A core NATS subscriber of rounds.type.multiplier tells, for a version the SSE
-#     subscriber missed, whether the consumer published it at all.
+#     publication lease), and no version twice (a publication whose nchan answer was lost is
+#     looked up in nchan's storage before it is made again). A superseded version may be
+#     missing: the consumer coalesces a version that a newer one overtook across replicas,
+#     after a kill -9 or after a failed Redis apply. A core NATS subscriber of
+#     rounds.type.multiplier tells, for each version the SSE subscriber missed, whether the
+#     consumer published it at all: the missing ones are counted as coalesced (never
+#     published) or lost after publication.
 # Figures (events, faults per kind, lost / duplicated in the read model and live) are printed
 # as diagnostics. Known failures: docs/reliability.md, "Known gaps".
 #
@@ -547,6 +546,7 @@ my %on_nats;
 }
 my ($lost_rounds_total, $lost_versions_total, $superseded_total, $reordered_total) = (0, 0, 0, 0);
 my %live_report;
+my @live_checks;    # [channel, duplicates, versions never seen, of them not on NATS either]
 for my $w (@WATCH) {
     my ($channel, $path, $gid) = @$w;
     my $lines = read_watch($channel);
@@ -612,6 +612,7 @@ for my $w (@WATCH) {
     $superseded_total += $lost_superseded;
     $reordered_total += $reordered;
     $live_report{$channel} = $dups;
+    push @live_checks, [ $channel, $dups, $lost_versions, $not_on_nats ];
 }
 
 diag sprintf 'events %d (published %d, chunks re-sent %d); faults: %s; unexpected consumer exits %d',
@@ -628,15 +629,24 @@ for my $name (@CONSUMERS) {
         $lease_figures{$m} += $1 if ($res->{content} // '') =~ /^$m (\d+)$/m;
     }
 }
-diag sprintf 'publication leases (consumers running at the end): %d lease waits, %d publications dropped as overtaken; '
-    . 'the test cannot tell which missing superseded versions were overtaken (coalesced by design) and which were '
-    . 'lost, so it asserts only the order and the newest version of every surviving round',
+diag sprintf 'publication leases (consumers running at the end): %d lease waits, %d publications dropped as overtaken',
     map { $lease_figures{$_} // 0 } qw(datastream_publication_lease_waits_total datastream_publications_coalesced_total);
 diag "faults (start-end, unix time): @fault_log";
 for my $kind (sort keys %fault) { cmp_ok $faults{$kind} // 0, '>=', 1, "fault injected: $kind" }
 is $unexpected_exits, 0, 'no consumer exited on its own';
 is $lost_rounds_total, 0, 'live subscribers got every surviving round in its newest version';
 is $reordered_total, 0, 'no older version of a round arrived after a newer one';
+for my $c (@live_checks) {
+    my ($channel, $dups, $lost_versions, $not_on_nats) = @$c;
+    is $dups, 0, "$channel: no round version delivered twice";
+    next unless $channel eq 'type.multiplier';
+    # The consumer publishes to NATS after nchan took the round: a version missing on both was
+    # never published (coalesced, a newer one having overtaken it); one on NATS only was lost
+    # after publication, which only nchan's own gap after a Redis restart does (docs/reliability.md,
+    # known gap 1, seen once in eight runs): counted, not failed.
+    diag sprintf '%s: %d versions never seen = %d coalesced (never published) + %d lost after publication',
+        $channel, $lost_versions, $not_on_nats, $lost_versions - $not_on_nats;
+}
 for my $name (@CONSUMERS) {
     my $pid = $stack->{procs}{$name};
     ok $pid && kill(0, $pid), "$name still running";

@@ -11,6 +11,11 @@ package DataStream::Proxy;
 # when a target's deregistration delay ends. Bytes are relayed as they come,
 # so a close frame or last chunk the backend sends reaches the client before
 # the backend's FIN does.
+#
+# answers($mode) stands in for a network that loses a backend's answers after
+# the request got through: 'hold' discards what backends send and keeps the
+# connections open (an answer that never comes), 'cut' discards it and closes
+# the connection as soon as the backend answered, 'pass' (the default) relays.
 
 use strict;
 use warnings;
@@ -49,6 +54,11 @@ sub deregister {
 }
 
 # Connections the proxy closed itself when a deregistration delay ended.
+sub answers {
+    my ($self, $mode) = @_;
+    print { $self->{ctl} } "answers $mode\n";
+}
+
 sub forced {
     my ($self) = @_;
     my $sel = IO::Select->new($self->{stat});
@@ -78,7 +88,9 @@ sub relay {
     my %peer;       # fileno => the other socket of its pair
     my %sock;       # fileno => socket
     my %target_of;  # fileno => target port of its pair
+    my %upstream;   # fileno => 1 for the backend's side of a pair
     my @cutoffs;    # [time, old target]
+    my $answers = 'pass';
     my $drop = sub {
         my ($s) = @_;
         my @pair = ($s, $peer{ fileno $s });
@@ -90,6 +102,7 @@ sub relay {
             delete $peer{$fd};
             delete $sock{$fd};
             delete $target_of{$fd};
+            delete $upstream{$fd};
             close $x;
         }
     };
@@ -109,11 +122,13 @@ sub relay {
                     $target_of{ fileno $a } = $target;
                     $sel->add($a);
                 }
+                $upstream{ fileno $up } = 1;
             } elsif ($r == $ctl) {
                 my $n = sysread($ctl, my $line, 4096);
                 return unless $n;
                 for (split /\n/, $line) {
                     my ($cmd, $new, $delay) = split / /;
+                    if ($cmd eq 'answers') { $answers = $new; next }
                     next unless $cmd eq 'deregister';
                     push @cutoffs, [time + $delay, $target];
                     @cutoffs = sort { $a->[0] <=> $b->[0] } @cutoffs;
@@ -122,6 +137,10 @@ sub relay {
             } elsif ($peer{ fileno $r }) {
                 my $n = sysread($r, my $buf, 65536);
                 if (!$n) { $drop->($r); next }
+                if ($upstream{ fileno $r } && $answers ne 'pass') {
+                    $drop->($r) if $answers eq 'cut';
+                    next;
+                }
                 my $out = $peer{ fileno $r };
                 my $off = 0;
                 while ($off < $n) {

@@ -104,10 +104,17 @@ sub start_nats {
     wait_until('nats', 10, sub { port_open($port) });
 }
 
+# nchan keeps its messages in memory, or with (nchan_redis => 1) in the stack's Redis, as the
+# shipped configuration does.
 sub start_nginx {
-    my $self = shift;
+    my ($self, %opt) = @_;
     my $port = $self->port('nginx');
     my $d = $self->{dir};
+    my ($upstream, $pass) = ('', '');
+    if ($opt{nchan_redis}) {
+        $upstream = "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $self->port('redis') . "; }";
+        $pass = 'nchan_redis_pass nchan_redis;';
+    }
     mkdir "$d/nginx";
     mkdir "$d/nginx/logs";
     open my $fh, '>', "$d/nginx/nginx.conf" or die;
@@ -127,12 +134,14 @@ http {
     uwsgi_temp_path $d/nginx/uwsgi;
     scgi_temp_path $d/nginx/scgi;
     nchan_message_buffer_length 1000;
+    $upstream
     server {
         listen 127.0.0.1:$port;
         location ~ ^/pub/(.+)\$ {
             nchan_publisher;
             nchan_channel_id \$1;
             nchan_channel_id_split_delimiter ",";
+            $pass
             # as conf/nginx/nginx.conf.template: a batch of rounds stays in memory
             client_max_body_size 1m;
             client_body_buffer_size 1m;
@@ -141,6 +150,7 @@ http {
             nchan_subscriber longpoll;
             nchan_channel_id \$1;
             nchan_subscriber_first_message oldest;
+            $pass
         }
     }
 }

@@ -11,6 +11,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DS_PUBLISH_PORT:=3001}"
 : "${DS_REDIS_HOST:=127.0.0.1}"
 : "${DS_REDIS_PORT:=6379}"
+# nchan's storage (channels, stored messages) may live on a Redis of its own or
+# on a Redis Cluster (any node's URL; nchan finds the others), which takes its
+# cost off the read model's Redis thread (bench part a). Not for deployments
+# yet: the module still looks up a fresh subscriber's start (`current_message`
+# of nchan's channel hash) on DS_REDIS_*, finds nothing there and starts the
+# subscriber from the oldest stored message, a replay of the channel's buffer
+# ("Capacity model" in docs/design.md).
+: "${DS_NCHAN_REDIS_URL:=redis://$DS_REDIS_HOST:$DS_REDIS_PORT}"
 : "${DS_REDIS_PREFIX:=ds:}"
 : "${DS_AUTH:=on}"
 : "${DS_TOKEN_SECRET_ENV:=DATASTREAM_TOKEN_SECRET}"

@@ -103,17 +103,21 @@ sub log_of {
 
 # ---------------------------------------------------------------- servers
 
+# The read model's Redis is 'redis'; a further server (another name, e.g. a Redis
+# Cluster node with args => ['--cluster-enabled', 'yes']) gets its own port and
+# directory and the same persistence, so measurements compare like with like.
 sub start_redis {
-    my ($self) = @_;
-    my $port = $self->{ports}{redis} //= free_port();
-    mkdir "$self->{dir}/redis";
-    $self->spawn(redis => {}, 'redis-server', '--port', $port, '--bind', '127.0.0.1',
-                 '--save', '', '--appendonly', 'yes', '--dir', "$self->{dir}/redis");
+    my ($self, %opt) = @_;
+    my $name = $opt{name} // 'redis';
+    my $port = $self->{ports}{$name} //= free_port();
+    mkdir "$self->{dir}/$name";
+    $self->spawn($name => {}, 'redis-server', '--port', $port, '--bind', '127.0.0.1',
+                 '--save', '', '--appendonly', 'yes', '--dir', "$self->{dir}/$name", @{ $opt{args} // [] });
     wait_for_port($port, 'redis-server');
     return $port;
 }
 
-sub stop_redis { $_[0]->kill_proc('redis') }
+sub stop_redis { $_[0]->kill_proc($_[1] // 'redis') }
 
 sub redis_cli {
     my ($self, @args) = @_;

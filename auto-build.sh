@@ -25,7 +25,7 @@ PACKAGES=(
     libjson-pp-perl
 )
 # Only the benchmarks use these.
-BENCH_PACKAGES=(wrk)
+BENCH_PACKAGES=(wrk pushpin libzmq3-dev)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'auto-build.sh: %s\n' "$*" >&2; exit 1; }

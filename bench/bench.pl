@@ -4,8 +4,10 @@
 # Usually called through bench/run.sh (./auto-build.sh bench [--quick]).
 #
 #   a  consumer throughput: drain a JetStream backlog; baseline: a consumer that only fetches and acks
-#   b  end-to-end latency JetStream -> WebSocket / SSE at several rates; baseline: bare nchan
-#   c  fan-out to 1k..10k WebSocket subscribers; baseline: bare nchan (no module)
+#      then the same drain with 2 consumer replicas, and with nchan's storage on a Redis of its own / a Redis Cluster
+#   b  end-to-end latency JetStream -> WebSocket / SSE at several rates; baseline: bare nchan,
+#      and the peer product Pushpin fed the same messages (Data Stream / Pushpin in the notes)
+#   c  fan-out to 1k..10k WebSocket subscribers; baseline: bare nchan (no module), and Pushpin
 #   d  REST with wrk; baseline: nginx serving a static file with the same bytes
 #   e  SVG plot of latency against rate
 #   f  INSERT into PostgreSQL -> CDC bridge -> WebSocket / SSE; beside it: b's JetStream -> client
@@ -62,6 +64,10 @@ my %P = $Q ? (
     wrk_seconds    => 5,
 );
 $P{ramp} = 2500;                    # connections per second
+# Pushpin's WebSocket-over-HTTP answers 502 to most handshakes at 2500/s, and to some still
+# at 500/s (each handshake is a request to the origin through zurl): its clients arrive
+# as a real population would.
+$P{pushpin_ramp} = 250;
 $P{fanout_offered} = $ENV{DS_BENCH_FANOUT_DELIVERIES} if $ENV{DS_BENCH_FANOUT_DELIVERIES};
 $P{rates} = [split /,/, $ENV{DS_BENCH_RATES}] if $ENV{DS_BENCH_RATES};
 $P{insert_rates} = [split /,/, $ENV{DS_BENCH_INSERT_RATES} || '100,1000'];
@@ -245,25 +251,30 @@ END { teardown() }
 $SIG{INT} = $SIG{TERM} = sub { teardown(); exit 130 };
 note "work dir $dir";
 
+# bench/conf/$template with its @NAME@ placeholders filled in, written to $out.
+sub render {
+    my ($template, $out, %v) = @_;
+    my $conf = slurp("$BENCH/conf/$template");
+    $conf =~ s/\@([A-Z_]+)\@/exists $v{$1} ? $v{$1} : die "$template: no value for $1"/ge;
+    open my $fh, '>', $out or die "$out: $!";
+    print $fh $conf;
+    close $fh or die "$out: $!";
+}
+
 sub start_bare_nginx {
     my ($name, %o) = @_;
     my $run  = "$dir/$name";
     my $http = $stack->{ports}{"${name}_http"} //= DataStream::Stack::free_port();
     my $pub  = $stack->{ports}{"${name}_publish"} //= DataStream::Stack::free_port();
     make_path("$run/static");
-    my $conf = slurp("$BENCH/conf/nginx-bare.conf.template");
     my $redis = $o{redis} ? 'nchan_redis_pass nchan_redis;' : '';
-    my %v = (
+    render('nginx-bare.conf.template', "$run/nginx.conf",
         WORKERS => $P{workers}, RUN => $run, NCHAN_MODULE => $NCHAN, HTTP_PORT => $http,
         PUBLISH_PORT => $pub, USER => ($> == 0 ? 'user root;' : ''),
         REDIS_UPSTREAM => $o{redis}
             ? "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $stack->port('redis') . "; }" : '',
         REDIS_PASS => $redis,
     );
-    $conf =~ s/\@([A-Z_]+)\@/exists $v{$1} ? $v{$1} : die "no value for $1"/ge;
-    open my $fh, '>', "$run/nginx.conf" or die;
-    print $fh $conf;
-    close $fh;
     system('nginx', '-p', $run, '-c', "$run/nginx.conf", '-e', "$run/error.log") == 0
         or die "bare nginx did not start:\n" . `tail -5 $run/error.log`;
     $stack->{nginx}{$name} = $run;      # the stack stops it with the others
@@ -281,15 +292,64 @@ sub restart_nginx {
     return $full = start_full_nginx();
 }
 
+# Pushpin, the peer product of parts b and c, from its runner (condure, zurl, proxy, handler)
+# with bench/conf/pushpin.conf.template: its own run directory and free loopback ports,
+# new ones on every start as in restart_nginx. Its origin is one more instance of the bare
+# template ('grip'), whose /grip/ locations answer GRIP; the bare nchan's figures stay its own.
+my @pushpin_missing = grep { system('sh', '-c', "command -v $_ >/dev/null") != 0 } qw(pushpin condure zurl);
+my $pushpin_why = @pushpin_missing ? "not installed (no @pushpin_missing; apt-get install pushpin)" : undef;
+my ($pushpin_version) = $pushpin_why ? () : `pushpin --version 2>&1` =~ /(\d+(?:\.\d+)+)/;
+my $grip;
+sub start_pushpin {
+    $grip //= start_bare_nginx('grip');
+    my $run = "$dir/pushpin";
+    make_path("$run/run", "$run/log");
+    my %port = map { $_ => DataStream::Stack::free_port() } qw(HTTP_PORT PUSH_PORT PUSH_SUB_PORT PUSH_HTTP_PORT COMMAND_PORT);
+    render('pushpin.conf.template', "$run/pushpin.conf", RUN => $run, %port);
+    open my $fh, '>', "$run/routes" or die "$run/routes: $!";
+    print $fh "* 127.0.0.1:$grip->{http},over_http\n";
+    close $fh or die "$run/routes: $!";
+    my $pid = $stack->spawn(pushpin => {}, 'pushpin', '--config', "$run/pushpin.conf");
+    DataStream::Stack::wait_for_port($port{$_}, 'pushpin') for qw(HTTP_PORT PUSH_PORT);
+    # Ready when a request goes through proxy and zurl to the origin and back.
+    DataStream::Stack::wait_until('pushpin proxying to its origin', sub {
+        HTTP::Tiny->new(timeout => 2)->get("http://127.0.0.1:$port{HTTP_PORT}/grip/ready")->{status} == 404 }, 20);
+    return { name => 'pushpin', pid => $pid, http => $port{HTTP_PORT}, prefix => '/grip',
+             zmq => "tcp://127.0.0.1:$port{PUSH_PORT}" };
+}
+
+sub stop_pushpin { $stack->kill_proc('pushpin') }
+
+sub restart_pushpin { stop_pushpin(); return start_pushpin() }
+
+# The runner and the services it started: what Pushpin costs.
+sub pushpin_procs {
+    my ($srv) = @_;
+    return ($srv->{pid}, children_of($srv->{pid}));
+}
+
+sub pushpin_note {
+    return sprintf 'Pushpin %s (WebSocket-over-HTTP / SSE held by GRIP, ZeroMQ publish)', $pushpin_version // '?';
+}
+
+# "Data Stream / Pushpin" for each pair of figures.
+sub ratio_note {
+    my ($pairs) = @_;
+    my @r = map { my ($name, $ds, $pp) = @$_;
+                  defined $ds && defined $pp && $pp > 0 ? sprintf('%s %.2f', $name, $ds / $pp) : () } @$pairs;
+    return @r ? 'Data Stream / Pushpin: ' . join(', ', @r) : 'no Data Stream / Pushpin ratio';
+}
+
 my $template_patched;
-sub start_full_nginx {
+sub start_full_nginx {    # %env: render variables besides the stack's (DS_NCHAN_REDIS_URL)
+    my (%env) = @_;
     my $log_off = -s "$dir/nginx/error.log" // 0;
-    my $http = eval { $stack->start_nginx(workers => $P{workers}) };
+    my $http = eval { $stack->start_nginx(workers => $P{workers}, env => \%env) };
     if (!$http && $@ =~ /pcre2?_compile\(\) failed: missing closing parenthesis/) {
         # A regex with {m,n} must be quoted in nginx.conf. Until the template
         # quotes it, measure it with only that quoting added (nothing else changes).
         $template_patched = 1;
-        $http = start_patched_template();
+        $http = start_patched_template(%env);
     }
     die $@ unless $http;
     # A worker that crashes at start leaves the master listening: ask a worker.
@@ -306,6 +366,7 @@ sub start_full_nginx {
 
 # What Stack::start_nginx does, with regex locations quoted.
 sub start_patched_template {
+    my (%extra) = @_;
     my $run  = "$dir/nginx";
     my $http = $stack->port('nginx_http');
     my %env = (
@@ -313,7 +374,7 @@ sub start_patched_template {
         DS_REDIS_PORT => $stack->port('redis'), DS_NGINX_WORKERS => $P{workers},
         DS_NGINX_ERROR_LOG => "$run/error.log", DS_NGINX_ACCESS_LOG => "$run/access.log",
         DS_NGINX_LOG_LEVEL => 'info', DS_AUTH => 'on', DS_DATASTREAM_MODULE => $EXE{module},
-        DS_DASHBOARD_CONFIG => "$run/dashboard-config.js",
+        DS_DASHBOARD_CONFIG => "$run/dashboard-config.js", %extra,
     );
     local @ENV{ keys %env } = values %env;
     local $ENV{DATASTREAM_TOKEN_SECRET} = $stack->token_secret;
@@ -366,7 +427,9 @@ if ($have_module && $have_keys) {
 # The consumer publishes to the shipped backend, or to the bare nchan (same
 # publisher location) while the module cannot run.
 sub start_consumer {
-    return $stack->start_consumer(env => { LOG_LEVEL => 'warn' }, nginx => $have_module && $api_key ? 'nginx' : 'bare');
+    my ($name) = @_;
+    return $stack->start_consumer(name => $name // 'consumer', env => { LOG_LEVEL => 'warn' },
+                                  nginx => $have_module && $api_key ? 'nginx' : 'bare');
 }
 
 sub mint_token {
@@ -429,17 +492,61 @@ sub time_drain {
 # ---------------------------------------------------------------- a: consumer throughput
 
 # CPU seconds the servers of the pipeline have used so far: where a drain's time went.
+# Every Redis counts apart: the read model's ('redis') and, in part a's scale-out rows,
+# nchan's own or each node of nchan's cluster.
 sub server_cpu {
     my @nginx = $full ? nginx_workers($full->{run}) : ();
-    return { redis => proc_cpu($stack->{procs}{redis}), nats => proc_cpu($stack->{procs}{nats}),
-             nginx => sample_procs(@nginx)->{cpu} };
+    my $procs = $stack->{procs};
+    return { redis => { map { $_ => proc_cpu($procs->{$_}) } grep { /^redis/ } keys %$procs },
+             nats => proc_cpu($procs->{nats}), nginx => sample_procs(@nginx)->{cpu} };
+}
+
+# What the servers spent since $before; a Redis started meanwhile counts from its start.
+sub server_cpu_used {
+    my ($before) = @_;
+    my $now = server_cpu();
+    return { redis => { map { $_ => $now->{redis}{$_} - ($before->{redis}{$_} // 0) } keys %{ $now->{redis} } },
+             map { $_ => $now->{$_} - $before->{$_} } qw(nats nginx) };
 }
 
 sub server_cpu_note {
-    my ($before) = @_;
-    my $now = server_cpu();
-    return sprintf('Redis CPU %.1f s, NATS %.1f s, nginx %.1f s',
-                   map { $now->{$_} - $before->{$_} } qw(redis nats nginx));
+    my ($used) = @_;
+    my @redis = sort keys %{ $used->{redis} };    # the read model's 'redis' first
+    my $redis = @redis == 1 ? sprintf('%.1f s', $used->{redis}{ $redis[0] })
+        : join ' + ', map { sprintf '%.1f s (%s)', $used->{redis}{$_}, $_ eq 'redis' ? 'read model' : s/^redis-//r } @redis;
+    return sprintf('Redis CPU %s, NATS %.1f s, nginx %.1f s', $redis, $used->{nats}, $used->{nginx});
+}
+
+# Every backlog of part a is rounds never seen before, so each drain does the full work.
+my $a_next_id = 1;
+sub publish_backlog {
+    my ($n) = @_;
+    my $s = feed_publish('datastream.public.rounds', "rounds --count $n --start-id $a_next_id")
+        // die "backlog publish failed: " . ((split /\n/, slurp("$dir/feed.log"))[-1] // '') . "\n";
+    $a_next_id += $n;
+    return $s;
+}
+
+# Drains the backlog with the named consumer processes on the one durable: the rate, what
+# each process and each server spent.
+sub drain {
+    my ($n, @names) = @_;
+    my @pids = map { start_consumer($_); $stack->{procs}{$_} } @names;
+    my @cpu0 = map { proc_cpu($_) } @pids;
+    my $servers0 = server_cpu();
+    my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pids[0]);
+    my %d = (%$cd, cpu_s => [map { proc_cpu($pids[$_]) - $cpu0[$_] } 0 .. $#pids],
+             servers => server_cpu_used($servers0),
+             rss_kb => [map { proc_status($_, 'VmRSS') } @pids], vm_hwm_kb => [map { proc_status($_, 'VmHWM') } @pids]);
+    $stack->stop_consumer($_) for @names;
+    $d{rate} = $cd->{seconds} ? $n / $cd->{seconds} : undef;
+    return \%d;
+}
+
+sub not_drained {
+    my ($d) = @_;
+    return '' unless $d->{left};
+    return sprintf ', NOT DRAINED: %d left%s', $d->{left}, $d->{stalled} ? ' (no progress for 30 s)' : ' at timeout';
 }
 
 sub part_a {
@@ -456,8 +563,7 @@ sub part_a {
         } or do { note "consumer start failed: $@"; $have_consumer = 0; $stack->stop_consumer };
     }
     note "a: backlog of $n round inserts";
-    my $pub_s = feed_publish('datastream.public.rounds', "rounds --count $n --start-id 1");
-    defined $pub_s or return skip('a', 'backlog publish failed');
+    my $pub_s = publish_backlog($n);
     raw(a_publish => { messages => $n, seconds => $pub_s });
 
     # The baseline fetches batches of the consumer's own BATCH_SIZE.
@@ -480,53 +586,85 @@ sub part_a {
         return skip('a', "no $EXE{consumer}");
     }
     note "a: consumer";
-    my $pid = start_consumer() && $stack->{procs}{consumer};
-    my $cpu0 = proc_cpu($pid);
-    my $servers0 = server_cpu();
-    my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pid);
-    my $cpu = proc_cpu($pid) - $cpu0;
-    my $servers = server_cpu_note($servers0);
-    my $hwm = proc_status($pid, 'VmHWM');
-    my $rss = proc_status($pid, 'VmRSS');
-    raw(a_consumer => { %$cd, cpu_s => $cpu, vm_hwm_kb => $hwm, rss_kb => $rss });
-    my $rate = $cd->{seconds} ? $n / $cd->{seconds} : undef;
+    my $d = drain($n, 'consumer');
+    my ($cpu, $rss, $hwm) = map { $d->{$_}[0] } qw(cpu_s rss_kb vm_hwm_kb);
+    raw(a_consumer => { %$d, cpu_s => $cpu, vm_hwm_kb => $hwm, rss_kb => $rss });
+    my $rate = $d->{rate};
     $data{a}{consumer} = { rate => $rate, rss_kb => $rss, hwm_kb => $hwm };
     row(part => 'a', case => "drain $n rounds", metric => 'events/s', value => $rate, baseline => $noop_rate,
         note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; %s; baseline RSS %s KiB%s', $batch, $rss, $hwm, $cpu,
-                        $servers, $noop->{rss_kb} // '?', $cd->{left} ? sprintf(', NOT DRAINED: %d left%s', $cd->{left},
-                        $cd->{stalled} ? ' (no progress for 30 s)' : ' at timeout') : ''));
-    part_a_replicas($n, $rate) if $rate;
+                        server_cpu_note($d->{servers}), $noop->{rss_kb} // '?', not_drained($d)));
+    return unless $rate;
+    part_a_replicas($n, $rate);
+    part_a_redis_split($n, $rate);
 }
 
 # Scale-out: a second backlog of new rounds drained by two consumer processes on the one
 # durable, against the single process's rate above.
 sub part_a_replicas {
     my ($n, $single_rate) = @_;
-    $stack->stop_consumer;
     note "a: backlog of $n more round inserts for 2 consumer replicas";
-    defined feed_publish('datastream.public.rounds', sprintf('rounds --count %d --start-id %d', $n, $n + 1))
-        or return skip('a', 'second backlog publish failed');
-    my @names = ('consumer', 'consumer2');
-    my @pids;
-    for my $name (@names) {
-        $stack->start_consumer(name => $name, env => { LOG_LEVEL => 'warn' },
-                               nginx => $have_module && $api_key ? 'nginx' : 'bare');
-        push @pids, $stack->{procs}{$name};
-    }
-    my @cpu0 = map { proc_cpu($_) } @pids;
-    my $servers0 = server_cpu();
-    my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pids[0]);
-    my @cpu = map { proc_cpu($pids[$_]) - $cpu0[$_] } 0 .. $#pids;
-    my $servers = server_cpu_note($servers0);
-    my @rss = map { proc_status($_, 'VmRSS') } @pids;
-    raw(a_two_replicas => { %$cd, cpu_s => \@cpu, rss_kb => \@rss });
-    my $rate = $cd->{seconds} ? $n / $cd->{seconds} : undef;
-    $data{a}{two_replicas} = { rate => $rate };
-    row(part => 'a', case => "drain $n rounds, 2 consumer replicas", metric => 'events/s', value => $rate,
+    publish_backlog($n);
+    my $d = drain($n, 'consumer', 'consumer2');
+    raw(a_two_replicas => $d);
+    $data{a}{two_replicas} = { rate => $d->{rate} };
+    row(part => 'a', case => "drain $n rounds, 2 consumer replicas", metric => 'events/s', value => $d->{rate},
         baseline => $single_rate,
-        note => sprintf('baseline: 1 replica above; CPU %.1f + %.1f s, RSS %d + %d KiB; %s%s', @cpu, @rss, $servers,
-                        $cd->{left} ? ", NOT DRAINED: $cd->{left} left" : ''));
-    $stack->stop_consumer($_) for @names;
+        note => sprintf('baseline: 1 replica above; CPU %.1f + %.1f s, RSS %d + %d KiB; %s%s', @{ $d->{cpu_s} },
+                        @{ $d->{rss_kb} }, server_cpu_note($d->{servers}), not_drained($d)));
+}
+
+# Redis is the ceiling of the drain (docs/design.md, "Capacity model"). nchan's storage is
+# the part of its work that can leave the read model's Redis: the same drain with it on a
+# Redis of its own and on a Redis Cluster of 3 primaries, against one Redis for both
+# measured again just before (the read model and the stream have grown since part a's row).
+sub part_a_redis_split {
+    my ($n, $first_rate) = @_;
+    return skip('a', 'Redis scale-out rows: nchan runs with Redis storage only in the shipped configuration')
+        unless $have_module && $api_key;
+    my $one;
+    for my $case (['one Redis for the read model and nchan, again', undef],
+                  ['nchan storage on its own Redis', sub { 'redis://127.0.0.1:' . $stack->start_redis(name => 'redis-nchan') }],
+                  ['nchan storage on a Redis Cluster of 3 primaries', \&start_nchan_cluster]) {
+        my ($label, $start) = @$case;
+        note "a: backlog of $n more round inserts, $label";
+        publish_backlog($n);
+        my $d = eval { nchan_storage($start && $start->()); drain($n, 'consumer') };
+        my $why = $@;
+        nchan_storage(undef) if $start;    # parts b to f measure the shipped configuration
+        $stack->stop_redis($_) for grep { /^redis-/ } keys %{ $stack->{procs} };
+        return skip('a', "$label: $why") unless $d;
+        raw(a_redis_split => { case => $label, %$d });
+        row(part => 'a', case => "drain $n rounds, $label", metric => 'events/s', value => $d->{rate},
+            baseline => $one // $first_rate,
+            note => sprintf('baseline: %s; consumer CPU %.1f s; %s%s', $one ? 'one Redis, again' : 'first drain above',
+                            $d->{cpu_s}[0], server_cpu_note($d->{servers}), not_drained($d)));
+        $one //= $d->{rate};
+    }
+}
+
+# Three redis-server primaries on loopback, each with its port, directory and the read
+# model's persistence, made one cluster; nchan is given one node and discovers the others.
+sub start_nchan_cluster {
+    my @ports = map { $stack->start_redis(name => "redis-nchan-shard$_", args => ['--cluster-enabled', 'yes']) } 1 .. 3;
+    my $pid = spawn_to("$dir/redis-cluster-create.out", "$dir/redis-cluster-create.log", 'redis-cli', '--cluster', 'create',
+                       (map { "127.0.0.1:$_" } @ports), '--cluster-replicas', 0, '--cluster-yes');
+    wait_pid($pid, 30) == 0 or die "redis-cli --cluster create failed: " . slurp("$dir/redis-cluster-create.log") . "\n";
+    for my $port (@ports) {
+        DataStream::Stack::wait_until("cluster state ok on :$port",
+                                      sub { `redis-cli -p $port cluster info` =~ /^cluster_state:ok/m }, 20);
+    }
+    return "redis://127.0.0.1:$ports[0]";
+}
+
+# Restarts the shipped nginx with nchan's storage at $url (undef: the read model's Redis,
+# as shipped) and waits until nchan stores a publication: before that, it answers 503.
+sub nchan_storage {
+    my ($url) = @_;
+    $stack->stop_nginx('nginx');
+    $full = start_full_nginx($url ? (DS_NCHAN_REDIS_URL => $url) : ());
+    DataStream::Stack::wait_until('nchan storing publications', sub {
+        $http->post("http://127.0.0.1:$full->{pub}/pub/bench.ready", { content => '{}' })->{success} }, 20);
 }
 
 # ---------------------------------------------------------------- load client runs
@@ -539,12 +677,13 @@ sub load_run {
     my (@pids, @outs);
     my $clients = $o{clients} // 1;
     my $per = int($o{conns} / $clients);
+    my $ramp = $o{ramp} // $P{ramp};
     for my $i (1 .. $clients) {
         my $ready = "$dir/$tag.$i.ready";
         unlink $ready;
-        my @cmd = ($EXE{load}, '--port', $o{port}, '-c', $per, '--ramp', $P{ramp} / $clients,
+        my @cmd = ($EXE{load}, '--port', $o{port}, '-c', $per, '--ramp', $ramp / $clients,
                    '--duration', $o{duration}, '--ready-file', $ready,
-                   '--max-time', $o{duration} + $o{conns} / $P{ramp} + 30);
+                   '--max-time', $o{duration} + $o{conns} / $ramp + 30);
         my $paths = $o{client_paths} ? $o{client_paths}[$i - 1] : $o{paths};
         my $protocol = $o{client_protocols} ? $o{client_protocols}[$i - 1] : $o{protocol};
         push @cmd, '--path', $_ for @$paths;
@@ -554,7 +693,7 @@ sub load_run {
         push @outs, ["$dir/$tag.$i.out", $ready];
         push @pids, spawn_to("$dir/$tag.$i.out", "$dir/$tag.$i.log", @cmd);
     }
-    my $ramp_budget = $o{conns} / $P{ramp} + 20;
+    my $ramp_budget = $o{conns} / $ramp + 20;
     for (@outs) { wait_file($_->[1], $ramp_budget) or note "$tag: ramp not finished in time" }
     sleep 0.5;    # let the last handshakes settle before sampling
     my @procs = @{ $o{procs} // [] };
@@ -601,12 +740,13 @@ sub merge_clients {
 my %jetstream_runs;
 
 # Paths and WebSocket subprotocols of one WebSocket and one SSE subscriber of crash on $srv
-# (token and API key on the shipped configuration); () when no token can be minted.
+# (token and API key on the shipped configuration, Pushpin's under /grip); () when no token
+# can be minted.
 sub subscribers {
     my ($srv, $what) = @_;
     my (@paths, @protocols);
     for my $proto ('ws', 'sse') {
-        my ($path, $protocol) = ("$proto:/$proto/crash", undef);
+        my ($path, $protocol) = ("$proto:" . ($srv->{prefix} // '') . "/$proto/crash", undef);
         if ($srv->{name} eq 'nginx') {
             if ($proto eq 'ws') { $protocol = mint_token($srv->{http}) or do { skip($what, 'cannot mint a token'); next } }
             else { $path .= "?api_key=$api_key" }
@@ -633,7 +773,10 @@ sub ws_sse_run {
 }
 
 sub part_b {
-    my @targets = (['bare', $bare, undef]);
+    my @targets = (['bare', $bare, 'nchan']);
+    if ($pushpin_why) { skip('b(pushpin)', $pushpin_why) }
+    elsif (my $pp = eval { start_pushpin() }) { push @targets, ['pushpin', $pp, 'pushpin'] }
+    else { skip('b(pushpin)', "does not start: $@") }
     if ($have_consumer && $have_module && $api_key) { unshift @targets, ['pipeline', $full, 'jetstream'] }
     elsif ($have_consumer) {
         # Consumer without the module: JetStream -> consumer -> bare nchan, no auth.
@@ -665,7 +808,7 @@ sub part_b {
                 if ($d->{left}) {
                     note "b: consumer still has $d->{left} queued";
                     # A baseline run does not need the consumer: stop it from taking CPU meanwhile.
-                    if (!$via) { kill 'STOP', $cpid; $paused = $cpid }
+                    if ($via ne 'jetstream') { kill 'STOP', $cpid; $paused = $cpid }
                 }
             }
             my $resume = sub { kill 'CONT', $paused if $paused };
@@ -675,7 +818,7 @@ sub part_b {
             $next_id += $count + 10;
             note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
             my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
-            push @pub, $via ? ('--nats', $nats_url) : ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+            push @pub, publisher_target($via, $srv);
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
@@ -688,20 +831,35 @@ sub part_b {
                 $data{b}{$label}{$proto}{$rate} = $c->{latency_us} if $c->{messages};
                 # Part f sets its figures beside these.
                 $jetstream_runs{$rate}{$proto} = { c => $c, expected => $count * $conns, pub => $r->{pub} }
-                    if $via && $c->{messages};
+                    if $via eq 'jetstream' && $c->{messages};
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
-                    note => sprintf('%s: %d/%d delivered%s%s', $label, $c->{messages} // 0, $count * $conns,
-                                    pub_note($r->{pub}), $c->{first_error} ? "; $c->{first_error}" : ''));
+                    lat => $c->{messages} ? $c->{latency_us} : undef,
+                    note => sprintf('%s: %d/%d delivered%s%s%s', $label, $c->{messages} // 0, $count * $conns,
+                                    unstamped($c), pub_note($r->{pub}), $c->{first_error} ? "; $c->{first_error}" : ''));
             }
         }
     }
     # The consumer would publish into part c's channels: stop it.
     $stack->stop_consumer if $stack->{procs}{consumer};
+    stop_pushpin();
+    my $same = sub {
+        my ($row, $label) = @_;
+        return (grep { $_->{part} eq 'b' && ($_->{label} // '') eq $label && $_->{proto} eq $row->{proto}
+                       && $_->{rate} == $row->{rate} } @rows)[0];
+    };
+    # A Pushpin row shows the pipeline's figure beside Pushpin's (its baseline).
+    for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'pushpin' } @rows) {
+        my $p = $same->($row, 'pipeline');
+        my ($ds, $pp) = ($p && $p->{lat}, $row->{lat});
+        $row->{case} .= ' vs Pushpin';
+        $row->{note} = ($ds && $pp ? ratio_note([map { [$_, $ds->{$_}, $pp->{$_}] } qw(p50 p99 max)]) . '; ' : '')
+            . ($p ? "$p->{note} — " : '') . 'baseline ' . pushpin_note() . ", $row->{note}";
+        ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
+    }
     # Pair each pipeline row with the bare row of the same protocol and rate.
     for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'pipeline' } @rows) {
-        my ($b) = grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'bare' && $_->{proto} eq $row->{proto}
-                         && $_->{rate} == $row->{rate} } @rows;
+        my $b = $same->($row, 'bare');
         next unless $b;
         $row->{baseline} = $b->{value};
         $row->{note} .= " — baseline $b->{note}";
@@ -714,11 +872,26 @@ sub part_b {
     }
 }
 
+# datastream-bench-pub's options for a target: JetStream, an nchan publisher, Pushpin.
+sub publisher_target {
+    my ($via, $srv) = @_;
+    return ('--nats', $nats_url) if $via eq 'jetstream';
+    return ('--pushpin', $srv->{zmq}) if $via eq 'pushpin';
+    return ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+}
+
 sub lat3 {
     my ($c) = @_;
     my $l = $c->{latency_us} or return undef;
     return undef unless $c->{messages};
     return sprintf '%.2f / %.2f / %.2f', $l->{p50} / 1000, $l->{p99} / 1000, $l->{max} / 1000;
+}
+
+# Messages split into WebSocket frames whose first one ends before "bench_sent_us": delivered,
+# but not in the latency figures.
+sub unstamped {
+    my ($c) = @_;
+    return $c->{no_timestamp} ? " (and $c->{no_timestamp} without a readable send time)" : '';
 }
 
 sub pub_note {
@@ -748,6 +921,8 @@ sub part_c {
     my @targets = (['bare', $bare]);
     if ($have_module && $api_key) { unshift @targets, ['module', $full] }
     else { skip('c(module)', $module_why // $key_error // 'datastream-keys not built') }
+    if ($pushpin_why) { skip('c(pushpin)', $pushpin_why) }
+    else { push @targets, ['pushpin', undef] }
     ensure_games() if $have_module;
     my @cases = map { [$_, ['/ws/crash'], "$_ subs, one channel"] } @{ $P{fanout} };
     push @cases, [$P{fanout_mix}, ['/ws/crash', '/ws/double', '/ws/slot', '/ws/wall-street'],
@@ -759,7 +934,10 @@ sub part_c {
         for my $t (@targets) {
             my ($name, $srv) = @$t;
             # A fresh worker per case, so its RSS growth is this case's connections.
-            $srv = $t->[1] = restart_nginx($srv);
+            if ($name eq 'pushpin') {
+                $srv = $t->[1] = eval { restart_pushpin() } or do { skip('c(pushpin)', "does not start: $@"); next };
+            }
+            else { $srv = $t->[1] = restart_nginx($srv) }
             my $protocol;
             if ($name eq 'module') { $protocol = mint_token($srv->{http}) or do { skip("c($name)", 'cannot mint a token'); next } }
             my @games = map { m{/ws/(.*)} } @$paths;
@@ -770,29 +948,30 @@ sub part_c {
             my $total = $count * @games;
             my $first = $next_id;
             $next_id += $total + 10;
-            my @workers = nginx_workers($srv->{run});
+            my @workers = $name eq 'pushpin' ? pushpin_procs($srv) : nginx_workers($srv->{run});
             my @procs = (@workers, $name eq 'module' ? ($stack->{procs}{redis}) : ());
             my $idle = sample_procs(@workers);
             note sprintf 'c: %s, %s: %d messages per channel at %.2f/s', $name, $label, $count, $rate;
             my $r = load_run(
-                tag => "c-$name-$n-" . scalar(@games), port => $srv->{http}, conns => $n, paths => $paths,
+                tag => "c-$name-$n-" . scalar(@games), port => $srv->{http}, conns => $n,
+                paths => [map { ($srv->{prefix} // '') . $_ } @$paths],
                 protocol => $protocol, duration => $P{fanout_seconds} + 30, expect => $count * $n, idle => 5,
-                procs => \@procs,
+                procs => \@procs, ramp => $name eq 'pushpin' ? $P{pushpin_ramp} : $P{ramp},
                 during => sub {
                     run_json($EXE{pub}, '--rate', $rate * @games, '--count', $total,
                              '--games', join(',', @games), '--start-id', $first,
-                             '--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+                             publisher_target($name eq 'pushpin' ? 'pushpin' : 'nchan', $srv));
                 },
             );
             my $c = $r->{client};
             my $open = $c->{open_at_end} || 1;
             my $rss_per = ($r->{backend}{rss_open_kb} - $idle->{rss_kb}) * 1024 / $open;
             my $cpu_pct = 100 * $r->{backend}{cpu_s} / ($r->{backend}{window_s} || 1);
-            $res{$label}{$name} = { c => $c, rss_per => $rss_per, cpu_pct => $cpu_pct, r => $r };
+            $res{$label}{$name} = { c => $c, rss_per => $rss_per, cpu_pct => $cpu_pct, r => $r, expected => $count * $n };
             $data{c}{$label}{$name} = { msgs_per_s => $c->{msgs_per_s}, p99_us => $c->{latency_us}{p99},
                                         cpu_pct => $cpu_pct, rss_per_conn_b => $rss_per };
         }
-        my ($m, $b) = @{ $res{$label} }{qw(module bare)};
+        my ($m, $b, $p) = @{ $res{$label} }{qw(module bare pushpin)};
         my $fmt = sub {
             my ($x) = @_;
             return undef unless $x;
@@ -806,7 +985,17 @@ sub part_c {
             value => $fmt->($m), baseline => $fmt->($b),
             note => $b ? sprintf('client CPU %.0f%% of a core', 100 * ($b->{c}{client_cpu_s} // 0)
                                  / (($b->{c}{ramp_s} // 0) + ($b->{c}{measured_s} // 1) || 1)) : '');
+        next unless $p;
+        my @pairs = (['msg/s', map { $_ && $_->{c}{msgs_per_s} } $m, $p], ['p99', map { $_ && $_->{c}{latency_us}{p99} } $m, $p],
+                     ['CPU', map { $_ && $_->{cpu_pct} } $m, $p], ['RSS/conn', map { $_ && $_->{rss_per} } $m, $p]);
+        row(part => 'c', case => "$label, offered $P{fanout_offered} deliveries/s, vs Pushpin",
+            metric => 'delivered, p99, backend CPU, RSS/conn', value => $fmt->($m), baseline => $fmt->($p),
+            note => sprintf('%s — baseline %s: %d/%d messages delivered%s, %d connections ramped at %d/s; '
+                            . 'CPU and RSS of its runner, condure, zurl, proxy and handler',
+                            ratio_note(\@pairs), pushpin_note(), $p->{c}{messages} // 0, $p->{expected}, unstamped($p->{c}),
+                            $n, $P{pushpin_ramp}));
     }
+    stop_pushpin();
     if ($P{two_clients}) {
         # Is the load client the bottleneck? The same bare 10k run from two processes.
         my $n = $P{fanout}[-1];
@@ -1144,6 +1333,8 @@ for my $r (@rows) {
 }
 $md .= "\nBaselines: a = `datastream-bench-noop` (fetch + ack, same batch) on the same backlog; "
     . "b, c = bare nchan (same nginx and nchan, no module, memory storage) fed by `datastream-bench-pub --nchan`; "
+    . ($pushpin_why ? '' : "b, c rows \"vs Pushpin\" = the peer product " . pushpin_note() . " fed the same round "
+       . "objects by `datastream-bench-pub --pushpin`, Data Stream / Pushpin ratios in their notes; ")
     . "d = the same bytes as a static file from the bare nginx; "
     . "f = part b's JetStream -> client figure at the same rate (measured by f the same way when part b did not run it).\n";
 $md .= "\nSkipped: " . join('; ', @skipped) . "\n" if @skipped;

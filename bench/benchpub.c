@@ -1,10 +1,13 @@
 /* datastream-bench-pub: publishes rounds at a fixed rate for latency and
  * fan-out measurements, each stamped with its send time.
  *
- *   --nats URL    Debezium insert envelopes into JetStream (<prefix>.public.rounds):
- *                 the whole pipeline, consumer included
- *   --nchan URL   round objects POSTed to an nchan publisher, URL/game.<slug>,type.<type>:
- *                 the backend alone (what the consumer does for each round)
+ *   --nats URL       Debezium insert envelopes into JetStream (<prefix>.public.rounds):
+ *                    the whole pipeline, consumer included
+ *   --nchan URL      round objects POSTed to an nchan publisher, URL/game.<slug>,type.<type>:
+ *                    the backend alone (what the consumer does for each round)
+ *   --pushpin SPEC   the same round objects published to Pushpin's ZeroMQ input (a PUSH
+ *                    socket connected to SPEC, e.g. tcp://127.0.0.1:5560), one item per
+ *                    channel game.<slug> and type.<type>: the peer product fed alike
  *
  * The send time goes into "extras" as "bench_sent_us" (microseconds). It is the
  * time the message was *scheduled* for, not when it left: a publisher that
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include <nats/nats.h>
+#include <zmq.h>
 
 #include "wall_clock.h"
 
@@ -69,7 +73,7 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-        "Usage: datastream-bench-pub (--nats URL | --nchan URL) --rate R --count N [options]\n"
+        "Usage: datastream-bench-pub (--nats URL | --nchan URL | --pushpin SPEC) --rate R --count N [options]\n"
         "  --games a,b,..   slugs to cycle through (default crash); reference games only\n"
         "  --start-id ID    first round id (default: microseconds since epoch / 1000)\n"
         "  --prefix P       Debezium topic prefix (default datastream)\n"
@@ -245,6 +249,127 @@ http_post(http_t *h, const char *channels, const char *body, int blen, http_coun
     return 0;
 }
 
+/* ------------------------------------------------------------------ Pushpin publisher */
+
+/* A bounded string builder: `overflow` is set instead of writing past `cap`. */
+typedef struct {
+    char  *buf;
+    size_t cap, len;
+    int    overflow;
+} sbuf_t;
+
+static void
+sb_put(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->overflow || n > b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+}
+
+static void
+sb_str(sbuf_t *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* s[0, n) as the inside of a JSON string. */
+static void
+sb_json(sbuf_t *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) s[i];
+        char          esc[8];
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) ch;
+            sb_put(b, esc, 2);
+        } else if (ch < 0x20) {
+            int k = snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            if (k < 0 || (size_t) k >= sizeof(esc)) b->overflow = 1;
+            else sb_put(b, esc, (size_t) k);
+        } else {
+            sb_put(b, (const char *) &ch, 1);
+        }
+    }
+}
+
+/* Pushpin's ZeroMQ publish input rather than its HTTP one: each message leaves at its
+ * scheduled time on one connection, where the HTTP endpoint closes the connection after
+ * every answer (a connection per message, or batches that add their own wait). */
+typedef struct {
+    void *ctx;
+    void *sock;
+} pushpin_t;
+
+static void
+pushpin_close(pushpin_t *p)
+{
+    if (p->sock != NULL) (void) zmq_close(p->sock);
+    /* Waits at most the linger time for queued messages to leave. */
+    while (p->ctx != NULL && zmq_ctx_term(p->ctx) != 0 && errno == EINTR) {
+    }
+    p->sock = p->ctx = NULL;
+}
+
+static int
+pushpin_open(pushpin_t *p, const char *spec)
+{
+    /* A whole run fits in the queue: a handler that falls behind shows as latency (the
+     * stamp is the scheduled time), not as a publisher blocked in send. Messages queue
+     * only on an established connection, so a handler that is not there counts as errors.
+     * Every wait is bounded: a send that cannot queue in 5 s is an error, close gives up
+     * after 10 s. */
+    int hwm = 1000000, immediate = 1, send_timeout_ms = 5000, linger_ms = 10000;
+
+    p->sock = NULL;
+    p->ctx = zmq_ctx_new();
+    if (p->ctx == NULL) return -1;
+    p->sock = zmq_socket(p->ctx, ZMQ_PUSH);
+    if (p->sock == NULL
+        || zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0
+        || zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) != 0
+        || zmq_setsockopt(p->sock, ZMQ_SNDTIMEO, &send_timeout_ms, sizeof(send_timeout_ms)) != 0
+        || zmq_setsockopt(p->sock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0
+        || zmq_connect(p->sock, spec) != 0)
+    {
+        pushpin_close(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* One publish item ("J" + JSON) per channel: the WebSocket message is the round object
+ * itself, the HTTP stream gets it framed as nchan's EventSource frames it (id:, data:). */
+static int
+pushpin_publish(pushpin_t *p, const game_t *g, const char *round, size_t len, long long id)
+{
+    char   buf[3 * MSG_MAX];
+    char   channel[128], sse_id[32];
+    int    k;
+
+    k = snprintf(sse_id, sizeof(sse_id), "id: %lld\\ndata: ", id);
+    if (k < 0 || (size_t) k >= sizeof(sse_id)) return -1;
+    for (int c = 0; c < 2; c++) {
+        sbuf_t b = { buf, sizeof(buf), 0, 0 };
+        k = c == 0 ? snprintf(channel, sizeof(channel), "game.%s", g->slug)
+                   : snprintf(channel, sizeof(channel), "type.%s", g->type);
+        if (k < 0 || (size_t) k >= sizeof(channel)) return -1;
+        sb_str(&b, "J{\"channel\":\"");
+        sb_str(&b, channel);
+        sb_str(&b, "\",\"formats\":{\"ws-message\":{\"content\":\"");
+        sb_json(&b, round, len);
+        sb_str(&b, "\"},\"http-stream\":{\"content\":\"");
+        sb_str(&b, sse_id);
+        sb_json(&b, round, len);
+        sb_str(&b, "\\n\\n\"}}}");
+        if (b.overflow || zmq_send(p->sock, b.buf, b.len, 0) != (int) b.len) return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ messages */
 
 static int
@@ -270,12 +395,25 @@ point_of(long long i, char *buf, size_t cap)
     return (n < 0 || (size_t) n >= cap) ? "1.00" : buf;
 }
 
+/* The round object as the consumer publishes it, stamped in extras. */
+static int
+round_object(char *out, size_t cap, long long id, const game_t *g, const char *fin, const char *pt, int64_t due)
+{
+    int n = snprintf(out, cap,
+                     "{\"round_id\":%lld,\"game_id\":%d,\"game_slug\":\"%s\",\"game_type\":\"%s\","
+                     "\"finished_at\":\"%s\",\"extras\":\"{\\\"point\\\": \\\"%s\\\", \\\"bench_sent_us\\\": %lld}\","
+                     "\"timestamp\":%lld}",
+                     id, g->id, g->slug, g->type, fin, pt, (long long) due, (long long) (due / 1000));
+    return (n < 0 || (size_t) n >= cap) ? -1 : n;
+}
+
 int
 main(int argc, char **argv)
 {
     static const struct option options[] = {
         { "nats", required_argument, NULL, 'n' },
         { "nchan", required_argument, NULL, 'c' },
+        { "pushpin", required_argument, NULL, 'P' },
         { "rate", required_argument, NULL, 'r' },
         { "count", required_argument, NULL, 'N' },
         { "games", required_argument, NULL, 'g' },
@@ -285,7 +423,7 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char   *nats_url = NULL, *nchan_url = NULL, *prefix = "datastream";
+    const char   *nats_url = NULL, *nchan_url = NULL, *pushpin_spec = NULL, *prefix = "datastream";
     char          games_arg[256] = "crash";
     const game_t *games[16];
     int           ngames = 0, opt;
@@ -298,6 +436,7 @@ main(int argc, char **argv)
         switch (opt) {
         case 'n': nats_url = optarg; break;
         case 'c': nchan_url = optarg; break;
+        case 'P': pushpin_spec = optarg; break;
         case 'r': rate = strtod(optarg, &end); if (*end || errno || rate <= 0) goto bad; break;
         case 'N': count = strtoll(optarg, &end, 10); if (*end || errno || count < 1) goto bad; break;
         case 'g':
@@ -310,7 +449,7 @@ main(int argc, char **argv)
         default: goto bad;
         }
     }
-    if ((nats_url == NULL) == (nchan_url == NULL) || optind != argc) goto bad;
+    if ((nats_url != NULL) + (nchan_url != NULL) + (pushpin_spec != NULL) != 1 || optind != argc) goto bad;
     for (char *save = NULL, *tok = strtok_r(games_arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int found = 0;
         for (int k = 0; k < NKNOWN; k++) {
@@ -333,6 +472,7 @@ main(int argc, char **argv)
     }
 
     http_t           http;
+    pushpin_t        pushpin = { NULL, NULL };
     natsConnection  *nc = NULL;
     jsCtx           *js = NULL;
     char             subject[256];
@@ -344,6 +484,12 @@ main(int argc, char **argv)
         if (parse_http_url(&http, nchan_url) != 0) goto bad;
         if (http_connect(&http) != 0) {
             fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot connect to the publisher\",\"url\":\"%s\"}\n", nchan_url);
+            return 1;
+        }
+    } else if (pushpin_spec) {
+        if (pushpin_open(&pushpin, pushpin_spec) != 0) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot open the ZeroMQ socket\",\"spec\":\"%s\",\"error\":\"%s\"}\n",
+                    pushpin_spec, zmq_strerror(zmq_errno()));
             return 1;
         }
     } else {
@@ -385,16 +531,16 @@ main(int argc, char **argv)
         if (now - due > max_behind) max_behind = now - due;
         if (iso8601(fin, sizeof(fin), due) != 0) { errors++; continue; }
         point_of(i, pt, sizeof(pt));
-        if (nchan_url) {
-            n = snprintf(msg, sizeof(msg),
-                         "{\"round_id\":%lld,\"game_id\":%d,\"game_slug\":\"%s\",\"game_type\":\"%s\","
-                         "\"finished_at\":\"%s\",\"extras\":\"{\\\"point\\\": \\\"%s\\\", \\\"bench_sent_us\\\": %lld}\","
-                         "\"timestamp\":%lld}",
-                         start_id + i, g->id, g->slug, g->type, fin, pt, (long long) due, (long long) (due / 1000));
-            if (n < 0 || (size_t) n >= sizeof(msg)) { errors++; continue; }
-            int cn = snprintf(channels, sizeof(channels), "game.%s,type.%s", g->slug, g->type);
-            if (cn < 0 || (size_t) cn >= sizeof(channels)) { errors++; continue; }
-            if (http_post(&http, channels, msg, n, &hc) != 0) { errors++; continue; }
+        if (nats_url == NULL) {
+            n = round_object(msg, sizeof(msg), start_id + i, g, fin, pt, due);
+            if (n < 0) { errors++; continue; }
+            if (pushpin_spec) {
+                if (pushpin_publish(&pushpin, g, msg, (size_t) n, start_id + i) != 0) { errors++; continue; }
+            } else {
+                int cn = snprintf(channels, sizeof(channels), "game.%s,type.%s", g->slug, g->type);
+                if (cn < 0 || (size_t) cn >= sizeof(channels)) { errors++; continue; }
+                if (http_post(&http, channels, msg, n, &hc) != 0) { errors++; continue; }
+            }
         } else {
             long long lsn = due * 4 + (i & 3);
             n = snprintf(msg, sizeof(msg),
@@ -425,11 +571,12 @@ main(int argc, char **argv)
         if (http_collect(&http, 0, &hc) != 0) http_reset(&http, &hc);
         if (http.fd >= 0) (void) close(http.fd);
     }
+    pushpin_close(&pushpin);
     errors += hc.errors;
     printf("{\"tool\":\"datastream-bench-pub\",\"target\":\"%s\",\"rate\":%.1f,\"sent\":%lld,\"errors\":%lld,"
            "\"nchan_201\":%lld,\"nchan_202\":%lld,\"seconds\":%.3f,\"achieved_rate\":%.1f,"
            "\"max_behind_us\":%lld,\"first_id\":%lld}\n",
-           nchan_url ? "nchan" : "jetstream", rate, sent, errors, hc.delivered, hc.created, secs,
+           nchan_url ? "nchan" : pushpin_spec ? "pushpin" : "jetstream", rate, sent, errors, hc.delivered, hc.created, secs,
            secs > 0 ? (double) sent / secs : 0.0, (long long) max_behind, start_id);
     return errors ? 1 : 0;
 bad:

@@ -62,6 +62,7 @@ ngx_int_t
 ds_stream_phase_handler(ngx_http_request_t *r)
 {
     ngx_http_datastream_loc_conf_t  *dlcf;
+    ngx_http_core_loc_conf_t        *clcf;
     ds_stream_ctx_t                 *sctx;
     ngx_uint_t                       websocket, wants_initial;
 
@@ -82,6 +83,18 @@ ds_stream_phase_handler(ngx_http_request_t *r)
 
     if (!wants_initial && !dlcf->unbatch) {
         return NGX_DECLINED;
+    }
+
+    /*
+     * nginx sets TCP_NODELAY only on keepalive, SSL and proxied upgraded
+     * connections, never on nchan's subscribers: Nagle's algorithm would
+     * then hold each frame of a live stream until the client acknowledged
+     * the previous one, up to its delayed-ACK time (40 ms on Linux).
+     */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(r->connection) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     sctx = ngx_pcalloc(r->pool, sizeof(ds_stream_ctx_t));

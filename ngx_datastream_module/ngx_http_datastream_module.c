@@ -126,6 +126,13 @@ static ngx_command_t  ds_commands[] = {
       offsetof(ngx_http_datastream_loc_conf_t, sse_initial),
       NULL },
 
+    { ngx_string("datastream_sse_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_datastream_loc_conf_t, sse_lifetime),
+      NULL },
+
     { ngx_string("datastream_unbatch"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -298,6 +305,7 @@ ds_create_loc_conf(ngx_conf_t *cf)
     dlcf->rate_limit_pk = NGX_CONF_UNSET_UINT;
     dlcf->sse_initial = NGX_CONF_UNSET;
     dlcf->unbatch = NGX_CONF_UNSET;
+    dlcf->sse_lifetime = NGX_CONF_UNSET_MSEC;
 
     return dlcf;
 }
@@ -331,6 +339,7 @@ ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->nchan_status, prev->nchan_status, "");
     ngx_conf_merge_value(conf->sse_initial, prev->sse_initial, 0);
     ngx_conf_merge_value(conf->unbatch, prev->unbatch, 0);
+    ngx_conf_merge_msec_value(conf->sse_lifetime, prev->sse_lifetime, 10 * 60 * 1000);
 
     return NGX_CONF_OK;
 }

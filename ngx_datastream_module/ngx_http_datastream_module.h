@@ -71,6 +71,7 @@ typedef struct {
     ngx_str_t                  nchan_status;  /* internal nchan_stub_status URI */
     ngx_flag_t                 sse_initial;
     ngx_flag_t                 unbatch;
+    ngx_msec_t                 sse_lifetime;  /* 0: streams live as long as their clients */
 } ngx_http_datastream_loc_conf_t;
 
 
@@ -248,6 +249,7 @@ struct ds_stream_ctx_s {
     unsigned                   done:1;        /* the initial event is behind */
     unsigned                   websocket:1;
     ds_unbatch_t               unbatch;
+    ngx_event_t                lifetime;      /* SSE: ends the stream */
 };
 
 
@@ -348,6 +350,8 @@ ngx_int_t ds_unbatch_filter_init(ngx_conf_t *cf);
 ds_stream_ctx_t *ds_stream_ctx(ngx_http_request_t *main);
 ngx_int_t ds_resume_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
+ngx_int_t ds_stream_lifetime_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
+    ngx_msec_t lifetime);
 ngx_int_t ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx);
 void ds_stream_set_initial(ds_stream_ctx_t *sctx, ds_reply_t *reply);
 ngx_int_t ds_redact_handler(ngx_http_request_t *r);

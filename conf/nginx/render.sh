@@ -41,6 +41,10 @@ fi
 : "${DS_HISTORY_CACHE:=8m}"
 : "${DS_NCHAN_BUFFER_LENGTH:=1000}"
 : "${DS_NCHAN_MESSAGE_TIMEOUT:=1h}"
+# An SSE stream ends after at most this long (three quarters of it at the least, drawn per
+# stream) and the client resumes with Last-Event-ID; 0 lets streams live as long as their
+# clients (docs/streaming.md, "Stream lifetime").
+: "${DS_SSE_LIFETIME:=10m}"
 : "${DS_HTML_ROOT:=$(cd "$here/../../html" 2>/dev/null && pwd || echo /usr/share/datastream/html)}"
 : "${DS_DASHBOARD_CONFIG:=$DS_NGINX_RUN_DIR/dashboard-config.js}"
 # Only a master running as root may switch the workers' user.

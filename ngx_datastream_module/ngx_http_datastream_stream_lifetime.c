@@ -1,0 +1,80 @@
+/*
+ * The lifetime of an SSE stream (datastream_sse_lifetime).
+ *
+ * A long-lived SSE connection keeps worker memory for as long as it lives
+ * (bench/RESULTS.md, "Soak"), so a backend whose clients never leave would
+ * grow until it is killed, and then every client would reconnect at once.
+ * Each SSE stream therefore ends after a lifetime drawn between three
+ * quarters of the configured one and the whole of it, so the streams of
+ * clients that came together end apart. The stream ends as a stream does
+ * on graceful shutdown: the last chunk, then the connection closes; nchan
+ * drops the subscriber as for a client that went away. EventSource
+ * reconnects by itself with Last-Event-ID and nchan resumes it from its
+ * stored messages, so nothing is lost. WebSocket streams are left alone:
+ * their connections do not grow.
+ */
+
+#include "ngx_http_datastream_module.h"
+
+
+static void
+ds_stream_lifetime_end(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+    ngx_connection_t    *c = r->connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "datastream: SSE stream ended after its lifetime");
+
+    /* a stream nchan has not begun yet gets no chunk of its own */
+    if (r->header_sent) {
+        (void) ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ds_stream_lifetime_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+ngx_int_t
+ds_stream_lifetime_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
+    ngx_msec_t lifetime)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_msec_t           spread;
+
+    if (lifetime == 0 || sctx->websocket) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    sctx->lifetime.handler = ds_stream_lifetime_end;
+    sctx->lifetime.data = r;
+    sctx->lifetime.log = r->connection->log;
+    /* a worker that shuts down gracefully does not wait for it */
+    sctx->lifetime.cancelable = 1;
+
+    cln->handler = ds_stream_lifetime_cleanup;
+    cln->data = &sctx->lifetime;
+
+    spread = lifetime / 4;
+    ngx_add_timer(&sctx->lifetime,
+                  lifetime - (spread ? (ngx_msec_t) ngx_random() % (spread + 1) : 0));
+
+    return NGX_OK;
+}

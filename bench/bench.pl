@@ -596,7 +596,6 @@ sub part_a {
                         server_cpu_note($d->{servers}), $noop->{rss_kb} // '?', not_drained($d)));
     return unless $rate;
     part_a_replicas($n, $rate);
-    part_a_redis_split($n, $rate);
 }
 
 # Scale-out: a second backlog of new rounds drained by two consumer processes on the one
@@ -819,6 +818,7 @@ sub part_b {
             note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
             my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
             push @pub, publisher_target($via, $srv);
+            my $aof = $via eq 'jetstream' ? aof_settled() : undef;
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
@@ -835,8 +835,9 @@ sub part_b {
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     lat => $c->{messages} ? $c->{latency_us} : undef,
-                    note => sprintf('%s: %d/%d delivered%s%s%s', $label, $c->{messages} // 0, $count * $conns,
-                                    unstamped($c), pub_note($r->{pub}), $c->{first_error} ? "; $c->{first_error}" : ''));
+                    note => sprintf('%s: %d/%d delivered%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
+                                    unstamped($c), pub_note($r->{pub}), aof_note($aof),
+                                    $c->{first_error} ? "; $c->{first_error}" : ''));
             }
         }
     }
@@ -878,6 +879,33 @@ sub publisher_target {
     return ('--nats', $nats_url) if $via eq 'jetstream';
     return ('--pushpin', $srv->{zmq}) if $via eq 'pushpin';
     return ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
+}
+
+# Redis' own counters of AOF rewrites (each a fork of the read model's Redis) and of the last fork.
+sub aof_info {
+    my %i = $stack->redis_cli('INFO') =~ /^(\w+):(\S*)\r?$/mg;
+    return \%i;
+}
+
+# Before a pipeline window: the read model's AOF rewritten now, so that Redis' automatic rewrite
+# (at 100 % growth, which the bench's young and fast-growing data reaches every few seconds,
+# far more often than a production data set) does not land in the window by chance. Returns the
+# counters to compare after the window.
+sub aof_settled {
+    $stack->redis_cli('BGREWRITEAOF');
+    my $until = time + 60;
+    sleep 0.2 while time < $until && (aof_info()->{aof_rewrite_in_progress} || aof_info()->{aof_rewrite_scheduled});
+    return aof_info();
+}
+
+# What a row says when a rewrite still began during its window: the fork stopped Redis.
+sub aof_note {
+    my ($before) = @_;
+    return '' unless $before;
+    my $after = aof_info();
+    my $n = ($after->{aof_rewrites} // 0) - ($before->{aof_rewrites} // 0);
+    return '' unless $n > 0 || $after->{aof_rewrite_in_progress};
+    return sprintf '; Redis AOF rewrite during the window (fork %.0f ms)', ($after->{latest_fork_usec} // 0) / 1000;
 }
 
 sub lat3 {
@@ -1295,12 +1323,19 @@ sub esc { my $t = shift; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t }
 
 # ---------------------------------------------------------------- main
 
-# f last: its rows would otherwise land in the histories that part d reads.
-my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d, f => \&part_f);
-for my $p (qw(a b c d f)) {
-    next unless index($opt{only}, $p) >= 0;
-    eval { $parts{$p}->(); 1 } or skip($p, "failed: $@");
+# f after d: its rows would otherwise land in the histories that part d reads. Part a's Redis
+# scale-out drains come last of all: three more backlogs in the read model (and the AOF
+# rewrite they set off) would otherwise weigh on every part after a.
+my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d, f => \&part_f,
+             a_redis => sub { part_a_redis_split($P{backlog}, ($data{a}{consumer} // {})->{rate}) });
+for my $p (qw(a b c d f a_redis)) {
+    next unless index($opt{only}, substr($p, 0, 1)) >= 0;
+    next if $p eq 'a_redis' && !($data{a}{consumer} // {})->{rate};
+    eval { $parts{$p}->(); 1 } or skip(substr($p, 0, 1), "failed: $@");
 }
+# The table keeps the parts in order, whenever each row was measured.
+my %order = (a => 0, b => 1, c => 2, d => 3, e => 4, f => 5);
+@rows = sort { $order{ $a->{part} } <=> $order{ $b->{part} } } @rows;
 my $plot = index($opt{only}, 'e') >= 0 ? eval { part_e() } : undef;
 note "e: $@" if $@;
 

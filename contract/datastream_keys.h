@@ -14,6 +14,7 @@
 typedef enum {
     DATASTREAM_KEY_GAMES = 0,           /* games                  hash slug -> game JSON */
     DATASTREAM_KEY_GAME_IDS,            /* game_ids               hash id -> slug */
+    DATASTREAM_KEY_GAMES_REVISION,      /* games:rev              revision of the registry */
     DATASTREAM_KEY_GAME_VERSION,        /* gv:{game id}           LSN of the game's last event */
     DATASTREAM_KEY_HISTORY_GAME,        /* h:game:{slug}          zset of round JSON */
     DATASTREAM_KEY_HISTORY_TYPE,        /* h:type:{type}          zset of round JSON */
@@ -56,6 +57,7 @@ datastream_key_info(datastream_key_e key)
     static const datastream_key_t  keys[DATASTREAM_KEY_COUNT] = {
         [DATASTREAM_KEY_GAMES]                = { "games", 0 },
         [DATASTREAM_KEY_GAME_IDS]             = { "game_ids", 0 },
+        [DATASTREAM_KEY_GAMES_REVISION]       = { "games:rev", 0 },
         [DATASTREAM_KEY_GAME_VERSION]         = { "gv", 1 },
         [DATASTREAM_KEY_HISTORY_GAME]         = { "h:game", 1 },
         [DATASTREAM_KEY_HISTORY_TYPE]         = { "h:type", 1 },

@@ -17,12 +17,16 @@
  * its own: a NAKed message would come back after newer rounds had been published. */
 #define PUBLISH_RETRY_FIRST_MS 100
 #define PUBLISH_RETRY_MAX_MS 5000
+/* Times a batch is resolved and applied again when a game changed in between; past it the
+ * batch is retried like a failed apply. */
+#define REGISTRY_RETRIES 3
 
 struct dsc_rounds_stage_s {
     const dsc_config_t *cfg;
     const atomic_bool *stop;    /* the process is shutting down */
     dsc_nats_t *nats;
     dsc_redis_t *apply_redis;   /* fetch thread only */
+    dsc_games_cache_t *games;   /* fetch thread only */
     dsc_redis_t *publish_redis; /* publishing thread only */
     dsc_nchan_t *nchan;         /* publishing thread only */
     double idle_since;  /* end of the previous batch: the next one's fetch time starts here */
@@ -45,6 +49,8 @@ typedef struct {
      * failed attempt, or a redelivery after a process that held the lease died): nchan's
      * storage is asked before publishing it again. */
     bool unsure;
+    /* the row's game_slug / game_type were filled from the registry, not carried by the row */
+    bool slug_pinned, type_pinned;
     char *json;
     dsc_round_apply_t apply;
 } round_item;
@@ -55,6 +61,7 @@ typedef struct batch {
     round_item *items;
     size_t count;
     bool applied;               /* false: every message was already settled (retried) */
+    char registry_rev[DSC_REGISTRY_REV_MAX];  /* its names were read at, or "*" */
     double leased_at;   /* when its publication leases were last taken or renewed (at least) */
 } batch;
 
@@ -120,9 +127,11 @@ static void unknown_game(batch *b, round_item *it)
 static void pin_names(round_item *it, const char *slug, const char *type)
 {
     dsc_round_row_t *row = &it->ev.row;
-    if (slug != row->game_slug)
+    it->slug_pinned = slug != row->game_slug;
+    it->type_pinned = type != row->game_type;
+    if (it->slug_pinned)
         snprintf(row->game_slug, sizeof row->game_slug, "%s", slug);
-    if (type != row->game_type)
+    if (it->type_pinned)
         snprintf(row->game_type, sizeof row->game_type, "%s", type);
     it->apply.slug = row->game_slug;
     it->apply.type = row->game_type;
@@ -148,10 +157,21 @@ static int map_all(batch *b)
         if (!seen)
             ids[nids++] = b->items[i].ev.row.game_id;
     }
-    if (dsc_redis_lookup_games(b->st->apply_redis, ids, nids, refs, found) != 0) {
-        dsc_metrics_sink_error(DSC_SINK_REDIS);
-        dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
-        goto out;
+    if (nids == 0) {
+        snprintf(b->registry_rev, sizeof b->registry_rev, "*");
+    } else if (dsc_games_cache_get(b->st->games, ids, nids, refs)) {
+        for (size_t j = 0; j < nids; j++)
+            found[j] = true;
+        snprintf(b->registry_rev, sizeof b->registry_rev, "%s",
+                 dsc_games_cache_revision(b->st->games));
+    } else {
+        if (dsc_redis_lookup_games(b->st->apply_redis, ids, nids, refs, found, b->registry_rev) != 0) {
+            dsc_metrics_sink_error(DSC_SINK_REDIS);
+            dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
+            goto out;
+        }
+        /* A cache that could not take it is empty: the next batch looks up again. */
+        (void)dsc_games_cache_put(b->st->games, b->registry_rev, refs, found, nids);
     }
     for (size_t j = 0; j < nids; j++)
         if (found[j])
@@ -162,6 +182,14 @@ static int map_all(batch *b)
         if (!needs_game(it))
             continue;
         const char *slug, *type;
+        /* resolved again when a game changed before the apply: from the row and the registry
+         * as they are now, not from the names the first pass pinned */
+        free(it->json);
+        it->json = NULL;
+        if (it->slug_pinned)
+            it->ev.row.game_slug[0] = '\0';
+        if (it->type_pinned)
+            it->ev.row.game_type[0] = '\0';
         dsc_map_result_e r = dsc_round_map(&it->ev, &registry, &it->json, &slug, &type);
         if (r == DSC_MAP_UNKNOWN_GAME)
             unknown_game(b, it);
@@ -210,7 +238,10 @@ static int apply_all(batch *b)
         applies[n] = it->apply;
         index[n++] = i;
     }
-    if (dsc_redis_apply_rounds(b->st->apply_redis, applies, n) != 0) {
+    rc = dsc_redis_apply_rounds(b->st->apply_redis, applies, n, b->registry_rev);
+    if (rc == DSC_REDIS_REGISTRY_CHANGED)
+        goto out;
+    if (rc != 0) {
         dsc_metrics_sink_error(DSC_SINK_REDIS);
         dsc_metrics_set_dependency(DSC_DEP_REDIS, false);
         goto out;
@@ -552,19 +583,23 @@ dsc_rounds_stage_t *dsc_rounds_stage_start(const dsc_config_t *cfg, const atomic
     if (!st)
         return NULL;
     *st = (dsc_rounds_stage_t){.cfg = cfg, .stop = stop, .nats = nats, .apply_redis = apply_redis,
-                               .publish_redis = publish_redis, .nchan = nchan};
-    if (pthread_mutex_init(&st->lock, NULL) != 0) {
+                               .publish_redis = publish_redis, .nchan = nchan,
+                               .games = dsc_games_cache_new()};
+    if (!st->games || pthread_mutex_init(&st->lock, NULL) != 0) {
+        dsc_games_cache_free(st->games);
         free(st);
         return NULL;
     }
     if (pthread_cond_init(&st->changed, NULL) != 0) {
         pthread_mutex_destroy(&st->lock);
+        dsc_games_cache_free(st->games);
         free(st);
         return NULL;
     }
     if (pthread_create(&st->thread, NULL, publishing_thread, st) != 0) {
         pthread_cond_destroy(&st->changed);
         pthread_mutex_destroy(&st->lock);
+        dsc_games_cache_free(st->games);
         free(st);
         return NULL;
     }
@@ -583,6 +618,7 @@ int dsc_rounds_stage_stop(dsc_rounds_stage_t *st, const struct timespec *deadlin
         return -1;
     pthread_cond_destroy(&st->changed);
     pthread_mutex_destroy(&st->lock);
+    dsc_games_cache_free(st->games);
     free(st);
     return 0;
 }
@@ -608,7 +644,7 @@ void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
         dsc_log(DSC_LOG_ERROR, "out of memory for a batch", NULL);
         return;     /* unacked: redelivered after ACK_WAIT */
     }
-    *b = (batch){st, *list, items, (size_t)list->Count, false, 0};
+    *b = (batch){.st = st, .msgs = *list, .items = items, .count = (size_t)list->Count};
     *list = (natsMsgList){0};
     for (size_t i = 0; i < b->count; i++)
         dsc_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
@@ -620,6 +656,13 @@ void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
     b->leased_at = dsc_clock_now();
     if (rc == 0)
         rc = apply_all(b);
+    for (int again = 0; rc == DSC_REDIS_REGISTRY_CHANGED && again < REGISTRY_RETRIES; again++) {
+        dsc_log(DSC_LOG_INFO, "games registry changed during the batch, names read again", NULL);
+        dsc_games_cache_clear(st->games);
+        rc = map_all(b);
+        if (rc == 0)
+            rc = apply_all(b);
+    }
     lap(DSC_STAGE_REDIS_APPLY, &mark);
     if (rc != 0)
         retry_pending(b);

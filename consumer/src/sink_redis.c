@@ -32,9 +32,9 @@ static const char *const script_source[S_COUNT] = {
 #define NUM_MAX 24
 /* EVALSHA sha numkeys: the words before a script's own arguments. */
 #define CALL_HEAD 3
-/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, then op, live, id, lsn,
- * slug, type, json per event. */
-#define APPLY_FIXED_ARGS 5
+/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, registry_rev, then op,
+ * live, id, lsn, slug, type, json per event. */
+#define APPLY_FIXED_ARGS 6
 #define APPLY_ARGS_PER_EVENT 7
 
 struct dsc_redis_s {
@@ -285,13 +285,20 @@ static int run_call(dsc_redis_t *r, script_call *c, redisReply **reply)
 /* Takes element i of an array reply into the caller's output; -1 rejects the whole reply. */
 typedef int (*element_parser)(const redisReply *el, size_t i, void *out);
 
-/* Runs one call whose reply must be an array of n elements and hands each element to parse. */
-static int run_array_call(dsc_redis_t *r, script_call *c, size_t n, element_parser parse, void *out)
+/* Runs one call whose reply must be an array of n elements and hands each element to parse;
+ * an error reply starting with refusal (when given) returns refused instead of failing. */
+static int run_array_call_or(dsc_redis_t *r, script_call *c, size_t n, element_parser parse,
+                             void *out, const char *refusal, int refused)
 {
     redisReply *reply = NULL;
     int rc = -1;
     if (run_call(r, c, &reply) != 0)
         goto out;
+    if (reply->type == REDIS_REPLY_ERROR && refusal &&
+        strncmp(reply->str, refusal, strlen(refusal)) == 0) {
+        rc = refused;
+        goto out;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         dsc_log(DSC_LOG_ERROR, "redis script error", "{s:s}", "error", reply->str);
         goto out;
@@ -306,6 +313,11 @@ out:
     if (reply)
         freeReplyObject(reply);
     return rc;
+}
+
+static int run_array_call(dsc_redis_t *r, script_call *c, size_t n, element_parser parse, void *out)
+{
+    return run_array_call_or(r, c, n, parse, out, NULL, 0);
 }
 
 static int parse_status(const redisReply *rep, dsc_apply_status_e *status,
@@ -374,7 +386,8 @@ static int parse_apply(const redisReply *el, size_t i, void *out)
     return parse_status(el, &items[i].status, &items[i].publish);
 }
 
-int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n)
+int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n,
+                           const char *registry_rev)
 {
     if (n == 0)
         return 0;
@@ -386,9 +399,11 @@ int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n)
         call_int(&call, r->cfg->version_ttl_s);
         call_str(&call, r->cfg->owner);
         call_int(&call, r->cfg->publication_lease_ms);
+        call_str(&call, registry_rev);
         for (size_t i = 0; i < n; i++)
             add_round_event(&call, &items[i]);
-        rc = run_array_call(r, &call, n, parse_apply, items);
+        rc = run_array_call_or(r, &call, n, parse_apply, items, "REGISTRY_CHANGED",
+                               DSC_REDIS_REGISTRY_CHANGED);
     }
     call_free(&call);
     return rc;
@@ -558,28 +573,34 @@ typedef struct {
     const int64_t *ids;
     dsc_game_ref_t *refs;
     bool *found;
+    char *rev;
 } games_lookup;
 
+/* Element 0 is the registry's revision, then one entry per id. */
 static int parse_lookup(const redisReply *el, size_t i, void *out)
 {
     games_lookup *g = out;
-    g->found[i] = parse_game_entry(el, g->ids[i], &g->refs[i]);
+    if (i == 0) {
+        if (el->type != REDIS_REPLY_STRING || el->len >= DSC_REGISTRY_REV_MAX)
+            return -1;
+        memcpy(g->rev, el->str, el->len + 1);
+        return 0;
+    }
+    g->found[i - 1] = parse_game_entry(el, g->ids[i - 1], &g->refs[i - 1]);
     return 0;
 }
 
 int dsc_redis_lookup_games(dsc_redis_t *r, const int64_t *ids, size_t n, dsc_game_ref_t *out,
-                           bool *found)
+                           bool *found, char rev[DSC_REGISTRY_REV_MAX])
 {
     memset(found, 0, sizeof(*found) * n);
-    if (n == 0)
-        return 0;
     script_call call;
-    games_lookup lookup = {ids, out, found};
+    games_lookup lookup = {ids, out, found, rev};
     int rc = -1;
     if (call_init(&call, S_GAMES_LOOKUP, r->cfg->redis_prefix, n) == 0) {
         for (size_t i = 0; i < n; i++)
             call_int(&call, ids[i]);
-        rc = run_array_call(r, &call, n, parse_lookup, &lookup);
+        rc = run_array_call(r, &call, n + 1, parse_lookup, &lookup);
     }
     call_free(&call);
     return rc;

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "games_cache.h"
 #include "round_map.h"
 #include "sink_nchan.h"
 
@@ -40,9 +41,14 @@ int dsc_redis_ensure(dsc_redis_t *r);
  * limit), so a Redis that will soon refuse writes (noeviction) shows before it does. */
 int dsc_redis_probe_memory(dsc_redis_t *r, int64_t *used, int64_t *max);
 
+/* dsc_redis_apply_rounds: a game changed after the batch's names were read; nothing applied. */
+#define DSC_REDIS_REGISTRY_CHANGED 1
+
 /* Each call is one pipelined round trip; -1 when Redis failed (nothing is known about
- * items without a result; replaying them is harmless). */
-int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n);
+ * items without a result; replaying them is harmless). registry_rev: the games registry's
+ * revision the items' slugs and types were read at, or "*" when none needs a game. */
+int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n,
+                           const char *registry_rev);
 /* Records the publications and ends this process's leases on their rounds. */
 int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n);
 /* Before a late publication attempt: renews (or takes again) this process's lease for each
@@ -56,8 +62,9 @@ int dsc_redis_find_stored(dsc_redis_t *r, dsc_publication_t *pubs, size_t n);
 int dsc_redis_apply_game(dsc_redis_t *r, const dsc_game_event_t *ev,
                          dsc_apply_status_e *status);
 
-/* Fills out[i] for each game id found; found[i] tells which. */
+/* Fills out[i] for each game id found; found[i] tells which; rev gets the registry's revision
+ * at that read. */
 int dsc_redis_lookup_games(dsc_redis_t *r, const int64_t *ids, size_t n, dsc_game_ref_t *out,
-                           bool *found);
+                           bool *found, char rev[DSC_REGISTRY_REV_MAX]);
 
 #endif

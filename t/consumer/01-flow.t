@@ -80,13 +80,22 @@ is_deeply [ $s->redis_list('ZRANGE', rkey('history_game', 'crash'), 0, -1) ],
 $s->publish_games(game_event(op => 'u', id => 1, slug => 'crash-x', name => 'Crash X', type => 'multiplier', lsn => 80));
 ConsumerTest::Stack::wait_until('slug change', 10, sub { $s->redis('HGET', rkey('game_ids'), 1) eq 'crash-x' });
 is $s->redis('HEXISTS', rkey('games'), 'crash'), 0, 'old slug removed from registry';
+# A round of the renamed game while the consumer still holds the old name from round 104: the
+# apply refuses the batch (the registry's revision moved on) and the names are read again.
+$s->publish_rounds(round_event(op => 'c', id => 105, lsn => 85));
+ConsumerTest::Stack::wait_until('round of the renamed game', 10,
+    sub { ($s->redis('ZCARD', rkey('history_game', 'crash-x')) // 0) == 1 });
+is_deeply [ $s->redis_list('ZRANGE', rkey('history_game', 'crash-x'), 0, -1) ],
+    [ round_json(id => 105, lsn => 85, slug => 'crash-x', type => 'multiplier') ], 'a round after the rename carries the new slug';
+like $s->log_of('consumer'), qr/"msg":"games registry changed during the batch, names read again"/,
+    'the cached name was refused by the apply and read again';
 $s->publish_games(game_event(op => 'd', id => 1, lsn => 90));
 ConsumerTest::Stack::wait_until('game delete', 10, sub { $s->redis('HLEN', rkey('games')) == 0 });
 is $s->redis('HEXISTS', rkey('game_ids'), 1), 0, 'game delete clears the registry';
 
 ConsumerTest::Stack::wait_until('metrics', 10, sub {
     ($s->metric('consumer', 'datastream_messages_processed_total{op="m",result="ignored"}') // 0) == 1 });
-is $s->metric('consumer', 'datastream_messages_processed_total{op="c",result="applied"}'), 3, 'inserts counted';
+is $s->metric('consumer', 'datastream_messages_processed_total{op="c",result="applied"}'), 4, 'inserts counted';
 is $s->metric('consumer', 'datastream_messages_processed_total{op="c",result="skipped"}'), 1, 'pre-truncate insert skipped';
 is $s->metric('consumer', 'datastream_messages_processed_total{op="t",result="applied"}'), 1, 'truncate counted';
 ConsumerTest::Stack::wait_until('lag', 10, sub { defined $s->metric('consumer', 'datastream_consumer_lag') && $s->metric('consumer', 'datastream_consumer_lag') == 0 });

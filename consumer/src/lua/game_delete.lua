@@ -4,6 +4,7 @@ local p, id, lsn = ARGV[1], ARGV[2], ARGV[3]
 
 -- include lib/keys.lua
 -- include lib/game_version.lua
+-- include lib/revision.lua
 
 local superseded = game_event_superseded(p, id, lsn)
 if superseded then return {superseded, 0} end
@@ -15,4 +16,5 @@ if slug then
   redis.call('HDEL', ids, id)
 end
 redis.call('SET', key(p, 'game_version', id), lsn)
+redis.call('SET', key(p, 'games_revision'), new_revision(p))
 return {'applied', 0}

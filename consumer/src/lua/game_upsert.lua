@@ -4,6 +4,7 @@ local p, id, lsn, slug, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 -- include lib/keys.lua
 -- include lib/game_version.lua
+-- include lib/revision.lua
 
 local superseded = game_event_superseded(p, id, lsn)
 if superseded then return {superseded, 0} end
@@ -14,4 +15,5 @@ if old and old ~= slug then redis.call('HDEL', games, old) end
 redis.call('HSET', games, slug, json)
 redis.call('HSET', ids, id, slug)
 redis.call('SET', key(p, 'game_version', id), lsn)
+redis.call('SET', key(p, 'games_revision'), new_revision(p))
 return {'applied', 0}

@@ -2,7 +2,9 @@
 -- event at a time (LSN per round, truncate LSN), with the writes to each history coalesced.
 -- LSNs arrive zero-padded to 20 digits so that string comparison orders them (Lua numbers
 -- lose precision above 2^53).
--- ARGV: prefix, history_max, version_ttl, owner, lease_ms, then 7 per event: op, live,
+-- ARGV: prefix, history_max, version_ttl, owner, lease_ms, registry_rev (the games registry's
+--       revision the slugs and types were read at, or * when no event needs a game), then 7
+--       per event: op, live,
 --       round_id, lsn, slug, type, round_json (slug, type and json are empty for d and t;
 --       round_id is empty for t). live is 1 when a version of this op is published to clients
 --       (the contract's op table decides, not this script), else 0. owner identifies the
@@ -11,11 +13,19 @@
 -- the live publication of this event is owed and the caller now holds the round's lease,
 -- 2 when it is owed but another process holds the lease (that one publishes an older version
 -- first; the caller retries later), 0 when nothing is owed. The read model is written either way.
-local p, max, ttl, owner, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local FIRST, STRIDE = 6, 7
+local p, max, ttl, owner, lease_ms, registry_rev =
+  ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local FIRST, STRIDE = 7, 7
 
 -- include lib/keys.lua
 -- include lib/publication_lease.lua
+-- include lib/revision.lua
+
+-- The games registry must be the one the caller resolved the batch's names at: a game changed
+-- since then, and the caller resolves them again (games_lookup.lua gives the revision).
+if registry_rev ~= '*' and (redis.call('GET', key(p, 'games_revision')) or '') ~= registry_rev then
+  return redis.error_reply('REGISTRY_CHANGED a game changed since the names were read')
+end
 
 local keys_set = key(p, 'histories')
 local truncated = redis.call('GET', key(p, 'truncated_lsn'))
@@ -179,9 +189,7 @@ flush()
 -- Unique across Redis restarts that lose data, unlike a counter alone, which could come back
 -- to a value an nginx worker has cached.
 if next(changed) then
-  local now = redis.call('TIME')
-  local revision = now[1] .. '.' .. now[2] .. '.' ..
-    redis.call('INCR', key(p, 'history_revision_seq'))
+  local revision = new_revision(p)
   -- The field is the history's name without the prefix.
   for history in pairs(changed) do
     redis.call('HSET', key(p, 'history_revisions'), history:sub(#p + 1), revision)

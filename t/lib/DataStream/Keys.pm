@@ -18,6 +18,7 @@ our @EXPORT = qw(rkey rkey_field rkey_prefix);
 my %STEM = (
     games                => ['games', 0],
     game_ids             => ['game_ids', 0],
+    games_revision       => ['games:rev', 0],
     game_version         => ['gv', 1],
     history_game         => ['h:game', 1],
     history_type         => ['h:type', 1],

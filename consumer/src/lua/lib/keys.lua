@@ -5,6 +5,7 @@
 local KEY = {
   games = 'games',
   game_ids = 'game_ids',
+  games_revision = 'games:rev',
   game_version = 'gv:',
   history_game = 'h:game:',
   history_type = 'h:type:',

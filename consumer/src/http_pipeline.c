@@ -36,6 +36,9 @@ struct dsc_http_s {
     char *wire;
     bool reused;
     bool send_failed;
+    /* A send or receive ran out of time: the server may have taken the requests and be slow
+     * to answer, so sending them again could publish them twice. */
+    bool timed_out;
 };
 
 dsc_http_t *dsc_http_new(const char *host, int port)
@@ -123,12 +126,19 @@ int dsc_http_connect(dsc_http_t *h)
     return 0;
 }
 
-static int send_all(int fd, const char *data, size_t len)
+static bool timeout_errno(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+static int send_all(dsc_http_t *h, const char *data, size_t len)
 {
     while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        ssize_t n = send(h->fd, data, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && timeout_errno())
+            h->timed_out = true;
         if (n <= 0)
             return -1;
         data += n;
@@ -152,6 +162,8 @@ static int fill(dsc_http_t *h)
     do
         n = recv(h->fd, h->buf + h->len, h->cap - h->len - 1, 0);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && timeout_errno())
+        h->timed_out = true;
     if (n <= 0)
         return -1;
     h->len += (size_t)n;
@@ -291,7 +303,8 @@ void dsc_http_send(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
     h->wire = build_requests(h, reqs, n);
     if (!h->wire)
         return;
-    h->send_failed = send_all(h->fd, h->wire, strlen(h->wire)) != 0;
+    h->timed_out = false;
+    h->send_failed = send_all(h, h->wire, strlen(h->wire)) != 0;
 }
 
 int dsc_http_receive(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
@@ -301,11 +314,13 @@ int dsc_http_receive(dsc_http_t *h, dsc_http_request_t *reqs, size_t n)
     if (!h->wire)
         return -1;
     int done = h->send_failed ? 0 : read_responses(h, reqs, n);
-    /* An idle keep-alive connection may have been closed by the server before it saw
-     * anything; only then is resending on a new connection free of duplicates. */
-    if (done == 0 && h->reused) {
+    /* A keep-alive connection the server had closed refuses the requests as they are written:
+     * only then is resending on a new connection free of duplicates. Without an answer the
+     * server may have taken them (its answer lost, or it was only slow): the caller's retry
+     * looks for them in nchan's storage first. */
+    if (done == 0 && h->reused && h->send_failed && !h->timed_out) {
         disconnect(h);
-        if (dsc_http_connect(h) == 0 && send_all(h->fd, h->wire, strlen(h->wire)) == 0)
+        if (dsc_http_connect(h) == 0 && send_all(h, h->wire, strlen(h->wire)) == 0)
             done = read_responses(h, reqs, n);
     }
     if ((size_t)done < n)

@@ -3,7 +3,9 @@
 # storage and publishes only to a channel that does not hold it. Two ways to lose the answer:
 # the connection is cut as nchan answers (the consumer retries in place), and the process is
 # killed while it waits (another process gets the message again from JetStream). Each channel
-# must hold every round exactly once; NATS gets it once, after nchan.
+# must hold every round exactly once; NATS gets it once, after nchan. The third way, an answer cut
+# on a connection that served rounds before, must not be taken for a connection the server had
+# closed unseen (which alone may be written to again at once).
 use strict;
 use warnings;
 use FindBin;
@@ -74,6 +76,19 @@ ConsumerTest::Stack::wait_until('round 3 settled', 20, $drained);
 is $s->nchan_rounds('game.crash'), 3, 'a new round reaches game.crash';
 is $s->metric('second', 'datastream_publications_already_stored_total'), 2, 'a new round is not looked up';
 nats_once(round_json(id => 3, lsn => 12, %crash), 'a new round');
+
+# ------------------------------------------------------------------ cut on a used connection
+# The connection has served rounds before: an answer cut there is not a connection the server
+# had closed unseen, so the requests are not sent again at once; the retry looks them up.
+$network->answers('cut');
+$s->publish_rounds(round_event(op => 'c', id => 4, lsn => 13));
+ConsumerTest::Stack::wait_until('round 4 settled', 20, $drained);
+is $s->nchan_rounds('game.crash'), 4, 'cut answer on a used connection: game.crash holds each round once';
+is $s->nchan_rounds('type.multiplier'), 4, 'cut answer on a used connection: type.multiplier holds each round once';
+is $s->metric('second', 'datastream_publications_already_stored_total'), 4,
+    'cut answer on a used connection: both channels found stored';
+nats_once(round_json(id => 4, lsn => 13, %crash), 'cut answer on a used connection');
+$network->answers('pass');
 
 is $s->stop('second', 'TERM'), 0, 'clean exit';
 done_testing;

@@ -40,16 +40,23 @@ sub nats_once {
         [ "rounds.game.crash $json", "rounds.type.multiplier $json" ], "$what: NATS got it once per subject";
 }
 
+# Round $id (its version at $lsn) settled with each channel holding rounds 1 .. $id once, the
+# process $name having found $stored channels in nchan's storage so far, and NATS once.
+sub settled_once {
+    my ($what, $id, $lsn, $name, $stored) = @_;
+    is $s->nchan_rounds('game.crash'), $id, "$what: game.crash holds each round once";
+    is $s->nchan_rounds('type.multiplier'), $id, "$what: type.multiplier holds each round once";
+    is $s->metric($name, 'datastream_publications_already_stored_total'), $stored,
+        "$what: $stored channels found stored so far, not published again";
+    is $s->redis('HGET', rkey('round_version', $id), 'pub'), sprintf('%020d', $lsn), "$what: publication recorded";
+    nats_once(round_json(id => $id, lsn => $lsn, %crash), $what);
+}
+
 # ------------------------------------------------------------------ the answer cut
 $network->answers('cut');
 $s->publish_rounds(round_event(op => 'c', id => 1, lsn => 10));
 ConsumerTest::Stack::wait_until('round 1 settled', 20, $drained);
-is $s->nchan_rounds('game.crash'), 1, 'cut answer: game.crash holds the round once';
-is $s->nchan_rounds('type.multiplier'), 1, 'cut answer: type.multiplier holds the round once';
-is $s->metric('first', 'datastream_publications_already_stored_total'), 2,
-    'cut answer: both channels found stored, neither published again';
-is $s->redis('HGET', rkey('round_version', 1), 'pub'), sprintf('%020d', 10), 'cut answer: publication recorded';
-nats_once(round_json(id => 1, lsn => 10, %crash), 'cut answer');
+settled_once('cut answer', 1, 10, 'first', 2);
 
 # ------------------------------------------------------------------ killed while waiting
 $network->answers('hold');
@@ -62,20 +69,13 @@ $network->answers('pass');
 # killed process's publication lease has run out.
 $s->start_consumer('second', %env);
 ConsumerTest::Stack::wait_until('round 2 settled', 30, $drained);
-is $s->nchan_rounds('game.crash'), 2, 'killed while waiting: game.crash holds each round once';
-is $s->nchan_rounds('type.multiplier'), 2, 'killed while waiting: type.multiplier holds each round once';
-is $s->metric('second', 'datastream_publications_already_stored_total'), 2,
-    'killed while waiting: the next process found both channels stored';
-is $s->redis('HGET', rkey('round_version', 2), 'pub'), sprintf('%020d', 11), 'killed while waiting: publication recorded';
-nats_once(round_json(id => 2, lsn => 11, %crash), 'killed while waiting');
+settled_once('killed while waiting', 2, 11, 'second', 2);
 
 # ------------------------------------------------------------------ nothing lost
 # A round whose attempt never reached nchan is published as usual after the check.
 $s->publish_rounds(round_event(op => 'c', id => 3, lsn => 12));
 ConsumerTest::Stack::wait_until('round 3 settled', 20, $drained);
-is $s->nchan_rounds('game.crash'), 3, 'a new round reaches game.crash';
-is $s->metric('second', 'datastream_publications_already_stored_total'), 2, 'a new round is not looked up';
-nats_once(round_json(id => 3, lsn => 12, %crash), 'a new round');
+settled_once('a new round, not looked up', 3, 12, 'second', 2);
 
 # ------------------------------------------------------------------ cut on a used connection
 # The connection has served rounds before: an answer cut there is not a connection the server
@@ -83,11 +83,7 @@ nats_once(round_json(id => 3, lsn => 12, %crash), 'a new round');
 $network->answers('cut');
 $s->publish_rounds(round_event(op => 'c', id => 4, lsn => 13));
 ConsumerTest::Stack::wait_until('round 4 settled', 20, $drained);
-is $s->nchan_rounds('game.crash'), 4, 'cut answer on a used connection: game.crash holds each round once';
-is $s->nchan_rounds('type.multiplier'), 4, 'cut answer on a used connection: type.multiplier holds each round once';
-is $s->metric('second', 'datastream_publications_already_stored_total'), 4,
-    'cut answer on a used connection: both channels found stored';
-nats_once(round_json(id => 4, lsn => 13, %crash), 'cut answer on a used connection');
+settled_once('cut answer on a used connection', 4, 13, 'second', 4);
 $network->answers('pass');
 
 is $s->stop('second', 'TERM'), 0, 'clean exit';

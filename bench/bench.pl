@@ -900,8 +900,12 @@ sub aof_info {
 sub aof_settled {
     $stack->redis_cli('BGREWRITEAOF');
     my $until = time + 60;
-    sleep 0.2 while time < $until && (aof_info()->{aof_rewrite_in_progress} || aof_info()->{aof_rewrite_scheduled});
-    return aof_info();
+    my $i = aof_info();
+    while (time < $until && ($i->{aof_rewrite_in_progress} || $i->{aof_rewrite_scheduled})) {
+        sleep 0.2;
+        $i = aof_info();
+    }
+    return $i;
 }
 
 # What a row says when a rewrite still began during its window: the fork stopped Redis.

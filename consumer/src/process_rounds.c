@@ -261,6 +261,13 @@ out:
     return rc;
 }
 
+/* The publication of an owed round, with the channels that already have it. */
+static dsc_publication_t publication_of(const round_item *it)
+{
+    return (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
+                               it->game_done, it->type_done};
+}
+
 /* Marks the channels that already hold an unsure round as done (nchan_stored.lua); -1 when
  * Redis could not tell: the attempt waits then, rather than risk a second copy. */
 static int settle_unsure(batch *b, dsc_publication_t *pubs, round_item **owner)
@@ -270,8 +277,7 @@ static int settle_unsure(batch *b, dsc_publication_t *pubs, round_item **owner)
         round_item *it = &b->items[i];
         if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || !it->unsure)
             continue;
-        pubs[n] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
-                                      it->game_done, it->type_done};
+        pubs[n] = publication_of(it);
         owner[n++] = it;
     }
     if (n == 0)
@@ -306,8 +312,7 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, d
         round_item *it = &b->items[i];
         if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || (it->game_done && it->type_done))
             continue;
-        pubs[n] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
-                                      it->game_done, it->type_done};
+        pubs[n] = publication_of(it);
         owner[n++] = it;
     }
     if (n > 0) {
@@ -328,8 +333,7 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, d
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
         if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED)
-            pubs[n++] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type,
-                                            it->json, false, false};
+            pubs[n++] = publication_of(it);
     }
     if (n == 0)
         return 0;

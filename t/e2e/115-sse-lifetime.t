@@ -17,7 +17,6 @@ use DataStream::Keys qw(rkey);
 my $COUNT = 400;
 my $stack = DataStream::Stack->new;
 $stack->start_redis;
-$stack->start_nats;
 my $port = $stack->start_nginx(env => { DS_SSE_LIFETIME => '1s' });
 my $pub = $stack->port('nginx_publish');
 $stack->redis_cli('HSET', rkey('games'), crash => '{"slug":"crash","type":"multiplier"}');

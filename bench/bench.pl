@@ -987,8 +987,10 @@ sub part_c {
             my $first = $next_id;
             $next_id += $total + 10;
             my @workers = $name eq 'pushpin' ? pushpin_procs($srv) : nginx_workers($srv->{run});
+            # The module's backend is nginx and the Redis it authorizes against: both count, and
+            # both from their own idle figure (Redis holds the read model of the parts before).
             my @procs = (@workers, $name eq 'module' ? ($stack->{procs}{redis}) : ());
-            my $idle = sample_procs(@workers);
+            my $idle = sample_procs(@procs);
             note sprintf 'c: %s, %s: %d messages per channel at %.2f/s', $name, $label, $count, $rate;
             my $r = load_run(
                 tag => "c-$name-$n-" . scalar(@games), port => $srv->{http}, conns => $n,

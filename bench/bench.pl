@@ -17,8 +17,9 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 
+use DataStream::BenchConf;
 use DataStream::Stack;
 use DataStream::Keys;
 use File::Path qw(make_path);
@@ -86,7 +87,6 @@ my %EXE = (
     cdc      => "$BIN/datastream-cdc",
     module   => "$BUILD/nginx/ngx_http_datastream_module.so",
 );
-my $NCHAN = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 my $CLK   = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 my $JSON  = JSON::PP->new->canonical;
 
@@ -251,35 +251,9 @@ END { teardown() }
 $SIG{INT} = $SIG{TERM} = sub { teardown(); exit 130 };
 note "work dir $dir";
 
-# bench/conf/$template with its @NAME@ placeholders filled in, written to $out.
-sub render {
-    my ($template, $out, %v) = @_;
-    my $conf = slurp("$BENCH/conf/$template");
-    $conf =~ s/\@([A-Z_]+)\@/exists $v{$1} ? $v{$1} : die "$template: no value for $1"/ge;
-    open my $fh, '>', $out or die "$out: $!";
-    print $fh $conf;
-    close $fh or die "$out: $!";
-}
-
 sub start_bare_nginx {
     my ($name, %o) = @_;
-    my $run  = "$dir/$name";
-    my $http = $stack->{ports}{"${name}_http"} //= DataStream::Stack::free_port();
-    my $pub  = $stack->{ports}{"${name}_publish"} //= DataStream::Stack::free_port();
-    make_path("$run/static");
-    my $redis = $o{redis} ? 'nchan_redis_pass nchan_redis;' : '';
-    render('nginx-bare.conf.template', "$run/nginx.conf",
-        WORKERS => $P{workers}, RUN => $run, NCHAN_MODULE => $NCHAN, HTTP_PORT => $http,
-        PUBLISH_PORT => $pub, USER => ($> == 0 ? 'user root;' : ''),
-        REDIS_UPSTREAM => $o{redis}
-            ? "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $stack->port('redis') . "; }" : '',
-        REDIS_PASS => $redis,
-    );
-    system('nginx', '-p', $run, '-c', "$run/nginx.conf", '-e', "$run/error.log") == 0
-        or die "bare nginx did not start:\n" . `tail -5 $run/error.log`;
-    $stack->{nginx}{$name} = $run;      # the stack stops it with the others
-    DataStream::Stack::wait_for_port($http, 'bare nginx');
-    return { name => $name, run => $run, http => $http, pub => $pub };
+    return DataStream::BenchConf::start_bare_nginx($stack, $name, workers => $P{workers}, %o);
 }
 
 # New ports on every restart: the old ones may meanwhile be the source port
@@ -305,7 +279,7 @@ sub start_pushpin {
     my $run = "$dir/pushpin";
     make_path("$run/run", "$run/log");
     my %port = map { $_ => DataStream::Stack::free_port() } qw(HTTP_PORT PUSH_PORT PUSH_SUB_PORT PUSH_HTTP_PORT COMMAND_PORT);
-    render('pushpin.conf.template', "$run/pushpin.conf", RUN => $run, %port);
+    DataStream::BenchConf::render('pushpin.conf.template', "$run/pushpin.conf", RUN => $run, %port);
     open my $fh, '>', "$run/routes" or die "$run/routes: $!";
     print $fh "* 127.0.0.1:$grip->{http},over_http\n";
     close $fh or die "$run/routes: $!";

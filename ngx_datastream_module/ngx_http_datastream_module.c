@@ -133,6 +133,13 @@ static ngx_command_t  ds_commands[] = {
       offsetof(ngx_http_datastream_loc_conf_t, sse_lifetime),
       NULL },
 
+    { ngx_string("datastream_sse_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_datastream_loc_conf_t, sse_heartbeat),
+      NULL },
+
     { ngx_string("datastream_unbatch"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -306,6 +313,7 @@ ds_create_loc_conf(ngx_conf_t *cf)
     dlcf->sse_initial = NGX_CONF_UNSET;
     dlcf->unbatch = NGX_CONF_UNSET;
     dlcf->sse_lifetime = NGX_CONF_UNSET_MSEC;
+    dlcf->sse_heartbeat = NGX_CONF_UNSET_MSEC;
 
     return dlcf;
 }
@@ -340,6 +348,7 @@ ds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->sse_initial, prev->sse_initial, 0);
     ngx_conf_merge_value(conf->unbatch, prev->unbatch, 0);
     ngx_conf_merge_msec_value(conf->sse_lifetime, prev->sse_lifetime, 10 * 60 * 1000);
+    ngx_conf_merge_msec_value(conf->sse_heartbeat, prev->sse_heartbeat, 15 * 1000);
 
     return NGX_CONF_OK;
 }

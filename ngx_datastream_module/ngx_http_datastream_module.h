@@ -72,6 +72,7 @@ typedef struct {
     ngx_flag_t                 sse_initial;
     ngx_flag_t                 unbatch;
     ngx_msec_t                 sse_lifetime;  /* 0: streams live as long as their clients */
+    ngx_msec_t                 sse_heartbeat; /* 0: no heartbeat comments */
 } ngx_http_datastream_loc_conf_t;
 
 
@@ -250,6 +251,10 @@ struct ds_stream_ctx_s {
     unsigned                   websocket:1;
     ds_unbatch_t               unbatch;
     ngx_event_t                lifetime;      /* SSE: ends the stream */
+    ngx_event_t                heartbeat;     /* SSE: the next comment */
+    ngx_msec_t                 heartbeat_interval;
+    ngx_buf_t                  heartbeat_buf;
+    ngx_chain_t                heartbeat_link;
 };
 
 
@@ -352,6 +357,8 @@ ngx_int_t ds_resume_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
 ngx_int_t ds_stream_lifetime_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
     ngx_msec_t lifetime);
+ngx_int_t ds_stream_heartbeat_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
+    ngx_msec_t interval);
 ngx_int_t ds_stream_link(ngx_http_request_t *r, ds_ctx_t *ctx);
 void ds_stream_set_initial(ds_stream_ctx_t *sctx, ds_reply_t *reply);
 ngx_int_t ds_redact_handler(ngx_http_request_t *r);

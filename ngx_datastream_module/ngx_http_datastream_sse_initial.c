@@ -107,7 +107,9 @@ ds_stream_phase_handler(ngx_http_request_t *r)
     sctx->wants_initial = wants_initial;
     ngx_http_set_ctx(r, sctx, ngx_http_datastream_module);
 
-    if (ds_stream_lifetime_start(r, sctx, dlcf->sse_lifetime) != NGX_OK) {
+    if (ds_stream_lifetime_start(r, sctx, dlcf->sse_lifetime) != NGX_OK
+        || ds_stream_heartbeat_start(r, sctx, dlcf->sse_heartbeat) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -1,17 +1,19 @@
 /*
  * The lifetime of an SSE stream (datastream_sse_lifetime).
  *
- * A long-lived SSE connection keeps worker memory for as long as it lives
- * (bench/RESULTS.md, "Soak"), so a backend whose clients never leave would
- * grow until it is killed, and then every client would reconnect at once.
- * Each SSE stream therefore ends after a lifetime drawn between three
- * quarters of the configured one and the whole of it, so the streams of
- * clients that came together end apart. The stream ends as a stream does
- * on graceful shutdown: the last chunk, then the connection closes; nchan
- * drops the subscriber as for a client that went away. EventSource
- * reconnects by itself with Last-Event-ID and nchan resumes it from its
- * stored messages, so nothing is lost. WebSocket streams are left alone:
- * their connections do not grow.
+ * What a long-lived SSE connection holds in nginx and nchan stays in the
+ * worker until the connection closes (nchan's own EventSource ping kept a
+ * page per ping, bench/RESULTS.md, "Soak"), so a backend whose clients
+ * never leave is one allocation of that kind away from growing until it is
+ * killed, and then every client would reconnect at once. Each SSE stream
+ * therefore ends after a lifetime drawn between three quarters of the
+ * configured one and the whole of it, so the streams of clients that came
+ * together end apart. The stream ends as a stream does on graceful
+ * shutdown: the response ends between two events and the connection
+ * closes (nchan sends SSE without chunked framing); nchan drops the
+ * subscriber as for a client that went away. EventSource reconnects by
+ * itself with Last-Event-ID and nchan resumes it from its stored messages,
+ * so nothing is lost. WebSocket streams are left alone.
  */
 
 #include "ngx_http_datastream_module.h"

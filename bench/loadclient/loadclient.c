@@ -6,7 +6,12 @@
  * also found inside the escaped "extras" string); failing that the round's
  * "timestamp" (milliseconds). Messages sent before their connection was
  * established (nchan's "newest" first message, the SSE "initial" event) are
- * counted as stale and left out of the latency figures. */
+ * counted as stale and left out of the latency figures.
+ *
+ * For soaks: --renew opens again every connection that ends (an SSE stream
+ * resumes with Last-Event-ID), --account checks each subscriber's rounds
+ * against its channel (accounting.h), --stats-file keeps a snapshot of the
+ * counts up to date while it runs. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +38,7 @@
 
 #include "../wall_clock.h"
 
+#include "accounting.h"
 #include "hist.h"
 
 #define MAX_PATHS        64
@@ -42,6 +48,8 @@
 #define BUF_LIMIT        (1024 * 1024)
 #define HEADER_LIMIT     16384
 #define WS_GUID          "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define EVENT_ID_MAX     64
+#define RETRY_US         1000000   /* a connection that failed is tried again after this */
 
 enum { MODE_WS, MODE_SSE };
 enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
@@ -64,16 +72,26 @@ typedef struct {
     size_t    out_off;         /* request bytes already written */
     uint16_t  req_len;
     char      ws_accept[32];   /* expected Sec-WebSocket-Accept */
-    /* SSE event under construction: only the send time matters. */
+    /* SSE event under construction: its send time, round and type. */
     int       ev_has_data;
     int64_t   ev_sent_us;
     int       ev_ts_kind;
-    /* WebSocket fragmented message: send time from its first fragment. */
+    long long ev_round_id;
+    int       ev_initial;      /* event: initial, the channel's newest round before the stream */
+    /* WebSocket fragmented message: send time and round from its first fragment. */
     int       frag_active;
     int64_t   frag_sent_us;
     int       frag_ts_kind;
+    long long frag_round_id;
     const char *path;
 } conn_t;
+
+/* What outlives a connection when it is opened again (--renew). */
+typedef struct {
+    acct_sub_t  acct;
+    char        last_event_id[EVENT_ID_MAX];
+    int64_t     retry_at_us;   /* 0 = not waiting */
+} slot_t;
 
 typedef struct {
     const char *host;
@@ -92,17 +110,23 @@ typedef struct {
     long long   expect_total;  /* stop once this many fresh messages arrived */
     int         source_ips;    /* spread over 127.0.0.1..N to exceed one address's ports */
     int         default_mode;
+    int         renew;
+    int         account;
+    const char *stats_file;
 } opts_t;
 
 static opts_t   o;
 static conn_t  *conns;
+static slot_t  *slots;
+static acct_t   accounting;
 static int      epfd = -1;
 static hist_t   lat;
 static volatile sig_atomic_t stop_flag;
 
 static struct {
     long      started, open, connect_failures, handshake_failures, closed_early;
-    long long messages, stale, no_timestamp, pings, bytes;
+    long      renewals, reopened;
+    long long messages, stale, no_timestamp, pings, bytes, deliveries;
     long long ts_micro, ts_milli;
     int64_t   first_rx_us, last_rx_us, ramp_done_us, start_us;
     char      first_error[160];
@@ -145,6 +169,13 @@ usage(FILE *out)
         "  --header 'K: V'     extra request header, repeatable (e.g. X-API-Key)\n"
         "  --ready-file F      create F when the ramp is done (publishers wait for it)\n"
         "  --source-ips N      bind connections to 127.0.0.1..127.0.0.N (>28k connections)\n"
+        "  --renew             open again every connection that ends (SSE resumes with\n"
+        "                      Last-Event-ID): a stream the server ends is a renewal,\n"
+        "                      anything else a reopening, tried again after 1 s\n"
+        "  --account           check each subscriber's round_ids against its channel:\n"
+        "                      lost, repeated, missed by all (round ids contiguous over\n"
+        "                      all paths together)\n"
+        "  --stats-file F      rewrite F every second with the counts so far (one JSON line)\n"
         "\n"
         "Prints one JSON line with counts, msgs/s and latency (microseconds).\n");
 }
@@ -187,6 +218,9 @@ parse_args(int argc, char **argv)
         { "header", required_argument, NULL, 'h' },
         { "ready-file", required_argument, NULL, 'R' },
         { "source-ips", required_argument, NULL, 's' },
+        { "renew", no_argument, NULL, 'N' },
+        { "account", no_argument, NULL, 'A' },
+        { "stats-file", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, '?' + 256 },
         { NULL, 0, NULL, 0 }
     };
@@ -224,6 +258,9 @@ parse_args(int argc, char **argv)
             break;
         case 'R': o.ready_file = optarg; break;
         case 's': if (parse_long(optarg, &n) || n < 1 || n > 254) return -1; o.source_ips = (int) n; break;
+        case 'N': o.renew = 1; break;
+        case 'A': o.account = 1; break;
+        case 'S': o.stats_file = optarg; break;
         case '?' + 256: usage(stdout); exit(0);
         default: return -1;
         }
@@ -283,25 +320,19 @@ raise_nofile(long want)
 /* ------------------------------------------------------------------ time extraction */
 
 /* Returns 1 with *out in microseconds, or 0 when the message carries no send time. */
+/* The number after the first occurrence of key in [p, p+len): 1 when found. */
 static int
-extract_sent_us(const char *p, size_t len, int64_t *out, int *kind)
+extract_number(const char *p, size_t len, const char *key, size_t klen, int64_t *out)
 {
-    static const char k_us[] = "bench_sent_us";
-    static const char k_ms[] = "\"timestamp\"";
     const char *hit, *end = p + len;
     int64_t     v = 0;
     int         digits = 0;
 
-    hit = memmem(p, len, k_us, sizeof(k_us) - 1);
-    if (hit != NULL) {
-        hit += sizeof(k_us) - 1;
-        *kind = 1;
-    } else if ((hit = memmem(p, len, k_ms, sizeof(k_ms) - 1)) != NULL) {
-        hit += sizeof(k_ms) - 1;
-        *kind = 2;
-    } else {
+    hit = memmem(p, len, key, klen);
+    if (hit == NULL) {
         return 0;
     }
+    hit += klen;
     /* Skip the closing quote (maybe escaped), colon and blanks. */
     for (int skipped = 0; hit < end && skipped < 8 && (*hit == '\\' || *hit == '"' || *hit == ':' || *hit == ' ');
          hit++, skipped++)
@@ -313,15 +344,48 @@ extract_sent_us(const char *p, size_t len, int64_t *out, int *kind)
     if (digits == 0) {
         return 0;
     }
-    *out = *kind == 1 ? v : v * 1000;
+    *out = v;
     return 1;
 }
 
+static int
+extract_sent_us(const char *p, size_t len, int64_t *out, int *kind)
+{
+    static const char k_us[] = "bench_sent_us";
+    static const char k_ms[] = "\"timestamp\"";
+    int64_t           v;
+
+    if (extract_number(p, len, k_us, sizeof(k_us) - 1, &v)) {
+        *kind = 1;
+        *out = v;
+        return 1;
+    }
+    if (extract_number(p, len, k_ms, sizeof(k_ms) - 1, &v)) {
+        *kind = 2;
+        *out = v * 1000;
+        return 1;
+    }
+    return 0;
+}
+
+static long long
+extract_round_id(const char *p, size_t len)
+{
+    static const char k_id[] = "\"round_id\"";
+    int64_t           v;
+
+    return (o.account && extract_number(p, len, k_id, sizeof(k_id) - 1, &v)) ? (long long) v : 0;
+}
+
 static void
-record_message(conn_t *c, int has_ts, int64_t sent_us, int kind)
+record_message(conn_t *c, long long round_id, int has_ts, int64_t sent_us, int kind)
 {
     int64_t now = wall_clock_us();
 
+    st.deliveries++;
+    if (round_id > 0 && acct_round(&accounting, &slots[c - conns].acct, round_id) != 0) {
+        note_error("accounting", "out of memory");
+    }
     if (!has_ts) {
         st.no_timestamp++;
         return;
@@ -364,12 +428,22 @@ conn_close(conn_t *c, int early)
     c->len = c->cap = 0;
 }
 
+/* --renew: open the connection again at (now + delay). */
+static void
+conn_retry(conn_t *c, int64_t delay_us)
+{
+    if (o.renew) {
+        slots[c - conns].retry_at_us = wall_clock_us() + delay_us;
+    }
+}
+
 static void
 conn_fail(conn_t *c, int handshake, const char *why)
 {
     note_error(why, NULL);
     if (handshake) st.handshake_failures++; else st.connect_failures++;
     conn_close(c, 0);
+    conn_retry(c, RETRY_US);
 }
 
 static int
@@ -419,6 +493,13 @@ build_request(conn_t *c, const target_t *t)
         return -1;
     }
     off = (size_t) n;
+    if (t->mode == MODE_SSE && slots[c - conns].last_event_id[0] != '\0') {
+        n = snprintf(req + off, sizeof(req) - off, "Last-Event-ID: %s\r\n", slots[c - conns].last_event_id);
+        if (n < 0 || (size_t) n >= sizeof(req) - off) {
+            return -1;
+        }
+        off += (size_t) n;
+    }
     for (int i = 0; i < o.nheaders; i++) {
         n = snprintf(req + off, sizeof(req) - off, "%s\r\n", o.headers[i]);
         if (n < 0 || (size_t) n >= sizeof(req) - off) {
@@ -441,8 +522,9 @@ build_request(conn_t *c, const target_t *t)
     return 0;
 }
 
+/* reopen: the connection existed before and ended (--renew). */
 static void
-conn_start(long idx)
+conn_start(long idx, int reopen)
 {
     conn_t             *c = &conns[idx];
     const target_t     *t = &o.targets[idx % o.ntargets];
@@ -455,7 +537,12 @@ conn_start(long idx)
     c->mode = t->mode;
     c->path = t->path;
     c->chunk_left = -1;
-    st.started++;
+    slots[idx].retry_at_us = 0;
+    if (reopen) {
+        st.reopened++;
+    } else {
+        st.started++;
+    }
     c->buf = malloc(BUF_INITIAL);
     if (c->buf == NULL) {
         conn_fail(c, 0, "out of memory");
@@ -582,10 +669,11 @@ ws_parse(conn_t *c)
                 c->frag_active = 1;
                 c->frag_sent_us = has ? sent : -1;
                 c->frag_ts_kind = kind;
+                c->frag_round_id = extract_round_id(payload, (size_t) plen);
             }
             if (fin) {
                 c->frag_active = 0;
-                record_message(c, c->frag_sent_us >= 0, c->frag_sent_us, c->frag_ts_kind);
+                record_message(c, c->frag_round_id, c->frag_sent_us >= 0, c->frag_sent_us, c->frag_ts_kind);
             }
             break;
         case 0x8:
@@ -625,20 +713,42 @@ sse_lines(conn_t *c, const char *p, size_t len)
         if (ll > 0 && p[pos + ll - 1] == '\r') ll--;
         if (ll == 0) {
             if (c->ev_has_data) {
-                record_message(c, c->ev_sent_us >= 0, c->ev_sent_us, c->ev_ts_kind);
+                /* The initial event repeats a round from before the stream: not the channel's sequence. */
+                record_message(c, c->ev_initial ? 0 : c->ev_round_id, c->ev_sent_us >= 0, c->ev_sent_us,
+                               c->ev_ts_kind);
             }
             c->ev_has_data = 0;
+            c->ev_initial = 0;
         } else if (ll >= 5 && memcmp(p + pos, "data:", 5) == 0) {
             int64_t sent;
             int     kind;
             if (!c->ev_has_data) {
                 c->ev_sent_us = -1;
+                c->ev_round_id = 0;
             }
             if (c->ev_sent_us < 0 && extract_sent_us(p + pos + 5, ll - 5, &sent, &kind)) {
                 c->ev_sent_us = sent;
                 c->ev_ts_kind = kind;
             }
+            if (c->ev_round_id == 0) {
+                c->ev_round_id = extract_round_id(p + pos + 5, ll - 5);
+            }
             c->ev_has_data = 1;
+        } else if (ll >= 3 && memcmp(p + pos, "id:", 3) == 0) {
+            const char *v = p + pos + 3;
+            size_t      vl = ll - 3;
+            if (vl > 0 && *v == ' ') { v++; vl--; }
+            if (vl < EVENT_ID_MAX) {
+                memcpy(slots[c - conns].last_event_id, v, vl);
+                slots[c - conns].last_event_id[vl] = '\0';
+            } else {
+                note_error("SSE id too long to resume from", NULL);
+            }
+        } else if (ll >= 6 && memcmp(p + pos, "event:", 6) == 0) {
+            const char *v = p + pos + 6;
+            size_t      vl = ll - 6;
+            if (vl > 0 && *v == ' ') { v++; vl--; }
+            c->ev_initial = vl == 7 && memcmp(v, "initial", 7) == 0;
         } else if (p[pos] == ':') {
             st.pings++;
         }
@@ -649,13 +759,15 @@ sse_lines(conn_t *c, const char *p, size_t len)
 
 /* Removes chunked framing in place: buf[0, decoded) is body already decoded,
  * the rest is raw input. Afterwards buf[0, *body_len) is decoded body and the
- * raw remainder (an incomplete size line) follows it. -1 on a bad stream. */
+ * raw remainder (an incomplete size line) follows it. -1 on a bad stream, 1
+ * at its last chunk (what came before it is decoded). */
 static int
 dechunk(conn_t *c, size_t *body_len)
 {
     size_t in = c->decoded, out = c->decoded;
+    int    ended = 0;
 
-    while (in < c->len) {
+    while (in < c->len && !ended) {
         if (c->chunk_left < 0) {
             char *nl = memchr(c->buf + in, '\n', c->len - in);
             char *end;
@@ -667,7 +779,10 @@ dechunk(conn_t *c, size_t *body_len)
             c->chunk_left = strtoll(c->buf + in, &end, 16);
             if (errno || end == c->buf + in || c->chunk_left < 0) return -1;
             in = (size_t) (nl - c->buf) + 1;
-            if (c->chunk_left == 0) return -1;        /* end of stream */
+            if (c->chunk_left == 0) {                  /* last chunk */
+                ended = 1;
+                break;
+            }
             c->chunk_left += 2;                        /* data + CRLF */
         } else {
             size_t take = c->len - in;
@@ -684,13 +799,15 @@ dechunk(conn_t *c, size_t *body_len)
     memmove(c->buf + out, c->buf + in, c->len - in);
     *body_len = out;
     c->len = out + (c->len - in);
-    return 0;
+    return ended;
 }
 
+/* 0, -1 on a bad stream, 1 when the server ended the stream. */
 static int
 sse_parse(conn_t *c)
 {
     size_t body, consumed;
+    int    ended;
 
     if (!c->chunked) {
         consumed = sse_lines(c, c->buf, c->len);
@@ -698,7 +815,8 @@ sse_parse(conn_t *c)
         c->len -= consumed;
         return 0;
     }
-    if (dechunk(c, &body) != 0) {
+    ended = dechunk(c, &body);
+    if (ended < 0) {
         note_error("bad chunked stream", NULL);
         return -1;
     }
@@ -706,7 +824,7 @@ sse_parse(conn_t *c)
     memmove(c->buf, c->buf + consumed, c->len - consumed);
     c->len -= consumed;
     c->decoded = body - consumed;       /* an unfinished line stays decoded */
-    return 0;
+    return ended;
 }
 
 static void
@@ -837,9 +955,15 @@ on_event(long idx, uint32_t events)
             int was_open = c->state == ST_OPEN;
             if (!was_open) {
                 conn_fail(c, 1, r == 0 ? "closed during handshake" : strerror(errno));
+            } else if (r == 0 && c->mode == MODE_SSE && o.renew) {
+                /* A stream without chunked framing ends with the connection; EventSource resumes. */
+                st.renewals++;
+                conn_close(c, 0);
+                conn_retry(c, 0);
             } else {
                 note_error("server closed the connection", c->path);
                 conn_close(c, 1);
+                conn_retry(c, RETRY_US);
             }
             return;
         }
@@ -856,13 +980,83 @@ on_event(long idx, uint32_t events)
             }
             if (h > 0) continue;
         }
-        if ((c->mode == MODE_WS ? ws_parse(c) : sse_parse(c)) != 0) {
+        int parsed = c->mode == MODE_WS ? ws_parse(c) : sse_parse(c);
+        if (parsed > 0 && o.renew) {
+            /* The server ended the stream: resume at once, as EventSource does. */
+            st.renewals++;
+            conn_close(c, 0);
+            conn_retry(c, 0);
+            return;
+        }
+        if (parsed != 0) {
+            if (parsed > 0) note_error("server ended the stream", c->path);
             conn_close(c, 1);
+            conn_retry(c, RETRY_US);
             return;
         }
         if ((size_t) r < c->cap) {
             return;
         }
+    }
+}
+
+typedef struct {
+    long long  lost, repeated, missed_by_all;
+    long       subscribers;    /* with at least one round */
+} totals_t;
+
+static totals_t
+account_totals(void)
+{
+    totals_t t = { 0, 0, 0, 0 };
+
+    if (!o.account) {
+        return t;
+    }
+    for (long i = 0; i < o.connections; i++) {
+        t.lost += acct_lost(&accounting, &slots[i].acct);
+        t.repeated += slots[i].acct.repeated;
+        t.subscribers += slots[i].acct.first != 0;
+    }
+    t.missed_by_all = acct_missed_by_all(&accounting);
+    return t;
+}
+
+/* The counts of print_results() that change while running, as one JSON object. */
+static int
+print_counts(FILE *f)
+{
+    totals_t t = account_totals();
+
+    return fprintf(f, "\"open\":%ld,\"renewals\":%ld,\"reopened\":%ld,\"connect_failures\":%ld,"
+                      "\"handshake_failures\":%ld,\"closed_early\":%ld,\"deliveries\":%lld,"
+                      "\"accounted_subscribers\":%ld,\"lost\":%lld,\"repeated\":%lld,\"missed_by_all\":%lld,"
+                      "\"outside_window\":%lld",
+                   st.open, st.renewals, st.reopened, st.connect_failures, st.handshake_failures,
+                   st.closed_early, st.deliveries, t.subscribers, t.lost, t.repeated, t.missed_by_all,
+                   accounting.outside);
+}
+
+static void
+write_stats(void)
+{
+    char  tmp[1100];
+    FILE *f;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", o.stats_file) >= (int) sizeof(tmp)) {
+        note_error("stats file name too long", NULL);
+        return;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL || fprintf(f, "{\"t_s\":%.1f,", (double) (wall_clock_us() - st.start_us) / 1e6) < 0
+        || print_counts(f) < 0 || fprintf(f, "}\n") < 0)
+    {
+        note_error("cannot write stats file", o.stats_file);
+        if (f != NULL) (void) fclose(f);
+        return;
+    }
+    if (fclose(f) != 0 || rename(tmp, o.stats_file) != 0) {
+        note_error("cannot write stats file", o.stats_file);
     }
 }
 
@@ -885,7 +1079,7 @@ print_results(void)
            "\"no_timestamp\":%lld,\"ts_bench_sent_us\":%lld,\"ts_timestamp_ms\":%lld,"
            "\"pings\":%lld,\"bytes\":%lld,\"span_s\":%.3f,\"msgs_per_s\":%.1f,"
            "\"latency_us\":{\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld,\"mean\":%.1f},"
-           "\"client_cpu_s\":%.3f,\"client_rss_kb\":%ld,\"first_error\":\"",
+           "\"client_cpu_s\":%.3f,\"client_rss_kb\":%ld,",
            o.connections, st.open, st.connect_failures, st.handshake_failures, st.closed_early,
            ramp, measured, st.messages, st.stale, st.no_timestamp, st.ts_micro, st.ts_milli,
            st.pings, st.bytes, span, span > 0 ? (double) st.messages / span : 0.0,
@@ -895,6 +1089,10 @@ print_results(void)
            (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
                + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
            rss);
+    if (print_counts(stdout) < 0) {
+        return -1;
+    }
+    printf(",\"first_error\":\"");
     for (const char *p = st.first_error; *p; p++) {
         if (*p == '"' || *p == '\\') putchar('\\');
         putchar((unsigned char) *p < 0x20 ? ' ' : *p);
@@ -924,19 +1122,24 @@ main(int argc, char **argv)
         return 1;
     }
     hist_init(&lat);
+    acct_init(&accounting);
     conns = calloc((size_t) o.connections, sizeof(*conns));
+    slots = calloc((size_t) o.connections, sizeof(*slots));
     events = calloc((size_t) maxev, sizeof(*events));
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (conns == NULL || events == NULL || epfd < 0) {
+    if (conns == NULL || slots == NULL || events == NULL || epfd < 0) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"setup failed\"}\n");
         free(conns);
+        free(slots);
         free(events);
         return 1;
     }
     for (long i = 0; i < o.connections; i++) {
         conns[i].fd = -1;
+        slots[i].acct.channel = o.account ? acct_channel(&accounting, o.targets[i % o.ntargets].path) : -1;
     }
     st.start_us = wall_clock_us();
+    int64_t stats_at = st.start_us;
 
     while (!stop_flag) {
         int64_t now = wall_clock_us();
@@ -946,15 +1149,28 @@ main(int argc, char **argv)
         long due = o.ramp > 0 ? (long) (elapsed * o.ramp) + 1 : o.connections;
         if (due > o.connections) due = o.connections;
         for (int burst = 0; next < due && burst < 1000; burst++) {
-            conn_start(next++);
+            conn_start(next++, 0);
+        }
+        if (o.renew) {
+            int burst = 0;
+            for (long i = 0; i < next && burst < 1000; i++) {
+                if (conns[i].state == ST_CLOSED && slots[i].retry_at_us != 0 && slots[i].retry_at_us <= now) {
+                    conn_start(i, 1);
+                    burst++;
+                }
+            }
         }
         maybe_ready();
+        if (o.stats_file && now >= stats_at) {
+            write_stats();
+            stats_at = now + 1000000;
+        }
 
         if (elapsed > o.max_time) break;
         if (st.ramp_done_us && (double) (now - st.ramp_done_us) / 1e6 >= o.duration) break;
         if (o.expect_total > 0 && st.messages >= o.expect_total) break;
         if (o.idle_timeout > 0 && st.messages > 0 && (double) (now - st.last_rx_us) / 1e6 > o.idle_timeout) break;
-        if (st.ramp_done_us && st.open == 0) break;
+        if (st.ramp_done_us && st.open == 0 && !o.renew) break;
 
         int n = epoll_wait(epfd, events, maxev, next < o.connections ? 1 : 20);
         if (n < 0) {
@@ -974,8 +1190,13 @@ main(int argc, char **argv)
             free(conns[i].buf);
         }
     }
+    if (o.stats_file) {
+        write_stats();
+    }
     (void) close(epfd);
+    acct_free(&accounting);
     free(conns);
+    free(slots);
     free(events);
     return rc;
 }

@@ -186,7 +186,7 @@ my $cm = (grep { $_->{metadata}{name} =~ /^backend-nginx-/ } objs($docs, 'Config
 my $sub = $cm->{data}{'datastream-subscriber.conf'} // '';
 my $tpl = $cm->{data}{'nginx.conf.template'} // '';
 my ($ws_ping) = $sub =~ /nchan_websocket_ping_interval\s+(\d+)/;
-my ($sse_ping) = $sub =~ /nchan_eventsource_ping_interval\s+(\d+)/;
+my ($sse_ping) = $sub =~ /datastream_sse_heartbeat\s+(\d+)s;/;
 my ($keepalive) = $tpl =~ /keepalive_timeout\s+(\d+)s?;/;
 ok($ws_ping && $sse_ping, "ping intervals found in the ConfigMap (ws $ws_ping s, sse $sse_ping s)");
 cmp_ok($idle, '>', $ws_ping, 'ALB idle timeout is above the WebSocket ping interval');

@@ -248,6 +248,15 @@ sub machine_line {
     return "CPU: $cpu, $cores cores; load average (1 min) $load at end.";
 }
 
+# The run's date, its plot's file name ($kind-<date>.svg) and a function giving a sampled series
+# as [minutes, value] points.
+sub plot_names {
+    my ($kind, $rows) = @_;
+    my $stamp = strftime('%Y-%m-%d %H:%M UTC', gmtime $t_start);
+    my $file_stamp = strftime('%Y%m%d%H%M', gmtime $t_start);
+    return ($stamp, "$kind-$file_stamp.svg", sub { my ($k) = @_; [map { [$_->{t} / 60, $_->{$k}] } @$rows] });
+}
+
 # Waits for the next sample time; the sample's t (seconds since the start).
 sub next_sample {
     my ($n) = @_;
@@ -407,11 +416,7 @@ sub stack_soak {
     print "verdict: $verdict\n";
     return if $no_append;
 
-    my $stamp = strftime('%Y-%m-%d %H:%M UTC', gmtime $t_start);
-    (my $file_stamp = $stamp) =~ s/[- :]//g;
-    $file_stamp =~ s/UTC$//;
-    my $svg_name = "soak-$file_stamp.svg";
-    my $by_min = sub { my ($k) = @_; [map { [$_->{t} / 60, $_->{$k}] } @rows] };
+    my ($stamp, $svg_name, $by_min) = plot_names('soak', \@rows);
     my @panels = (
         (map { [$_->[1], [[$_->[0], $by_min->($_->[0])]]] } @series),
         ['subscribers open', [['WS', $by_min->('ws_open')], ['SSE', $by_min->('sse_open')]]],
@@ -554,11 +559,7 @@ sub against_bare {
     print $line->($_), "\n" for qw(bare module);
     return if $no_append;
 
-    my $stamp = strftime('%Y-%m-%d %H:%M UTC', gmtime $t_start);
-    (my $file_stamp = $stamp) =~ s/[- :]//g;
-    $file_stamp =~ s/UTC$//;
-    my $svg_name = "soak-against-bare-$file_stamp.svg";
-    my $by_min = sub { my ($k) = @_; [map { [$_->{t} / 60, $_->{$k}] } @rows] };
+    my ($stamp, $svg_name, $by_min) = plot_names('soak-against-bare', \@rows);
     my $svg = svg_panels("SSE heap per connection, bare nchan and the shipped configuration, $stamp", [
         ['heap per connection, bytes', [['bare nchan', $by_min->('bare_heap_per_conn')], ['shipped', $by_min->('module_heap_per_conn')]]],
         ['events received per connection', [['bare nchan', $by_min->('bare_events_per_conn')], ['shipped', $by_min->('module_events_per_conn')]]],

@@ -355,6 +355,8 @@ ngx_int_t ds_unbatch_filter_init(ngx_conf_t *cf);
 ds_stream_ctx_t *ds_stream_ctx(ngx_http_request_t *main);
 ngx_int_t ds_resume_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx);
 ngx_int_t ds_stream_phase_handler(ngx_http_request_t *r);
+ngx_int_t ds_stream_timer_start(ngx_http_request_t *r, ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_msec_t delay);
 ngx_int_t ds_stream_lifetime_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
     ngx_msec_t lifetime);
 ngx_int_t ds_stream_heartbeat_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,

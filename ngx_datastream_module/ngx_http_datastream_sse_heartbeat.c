@@ -52,43 +52,15 @@ ds_stream_heartbeat_beat(ngx_event_t *ev)
 }
 
 
-static void
-ds_stream_heartbeat_cleanup(void *data)
-{
-    ngx_event_t  *ev = data;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-}
-
-
 ngx_int_t
 ds_stream_heartbeat_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
     ngx_msec_t interval)
 {
-    ngx_pool_cleanup_t  *cln;
-
     if (interval == 0 || sctx->websocket) {
         return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
     sctx->heartbeat_interval = interval;
-    sctx->heartbeat.handler = ds_stream_heartbeat_beat;
-    sctx->heartbeat.data = r;
-    sctx->heartbeat.log = r->connection->log;
-    /* a worker that shuts down gracefully does not wait for it */
-    sctx->heartbeat.cancelable = 1;
 
-    cln->handler = ds_stream_heartbeat_cleanup;
-    cln->data = &sctx->heartbeat;
-
-    ngx_add_timer(&sctx->heartbeat, interval);
-
-    return NGX_OK;
+    return ds_stream_timer_start(r, &sctx->heartbeat, ds_stream_heartbeat_beat, interval);
 }

@@ -57,6 +57,44 @@ ds_sse_fresh(ngx_http_request_t *r)
 }
 
 
+static void
+ds_stream_timer_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+/* a timer of the subscriber r's stream: fires with ev->data = r, removed with the request */
+ngx_int_t
+ds_stream_timer_start(ngx_http_request_t *r, ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_msec_t delay)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->handler = handler;
+    ev->data = r;
+    ev->log = r->connection->log;
+    /* a worker that shuts down gracefully does not wait for it */
+    ev->cancelable = 1;
+
+    cln->handler = ds_stream_timer_cleanup;
+    cln->data = ev;
+
+    ngx_add_timer(ev, delay);
+
+    return NGX_OK;
+}
+
+
 /* a subscriber of a datastream_sse_initial or datastream_unbatch location */
 ngx_int_t
 ds_stream_phase_handler(ngx_http_request_t *r)

@@ -38,45 +38,18 @@ ds_stream_lifetime_end(ngx_event_t *ev)
 }
 
 
-static void
-ds_stream_lifetime_cleanup(void *data)
-{
-    ngx_event_t  *ev = data;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-}
-
-
 ngx_int_t
 ds_stream_lifetime_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
     ngx_msec_t lifetime)
 {
-    ngx_pool_cleanup_t  *cln;
-    ngx_msec_t           spread;
+    ngx_msec_t  spread;
 
     if (lifetime == 0 || sctx->websocket) {
         return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    sctx->lifetime.handler = ds_stream_lifetime_end;
-    sctx->lifetime.data = r;
-    sctx->lifetime.log = r->connection->log;
-    /* a worker that shuts down gracefully does not wait for it */
-    sctx->lifetime.cancelable = 1;
-
-    cln->handler = ds_stream_lifetime_cleanup;
-    cln->data = &sctx->lifetime;
-
     spread = lifetime / 4;
-    ngx_add_timer(&sctx->lifetime,
-                  lifetime - (spread ? (ngx_msec_t) ngx_random() % (spread + 1) : 0));
 
-    return NGX_OK;
+    return ds_stream_timer_start(r, &sctx->lifetime, ds_stream_lifetime_end,
+               lifetime - (spread ? (ngx_msec_t) ngx_random() % (spread + 1) : 0));
 }

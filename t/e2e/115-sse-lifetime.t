@@ -7,11 +7,10 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use DataStream::Stack;
-use DataStream::Client qw(ws_connect sse_connect mint_token http_request);
+use DataStream::Client qw(ws_connect sse_connect mint_token publish_in_background);
 use DataStream::Keys qw(rkey);
 
 my $COUNT = 400;
@@ -28,16 +27,7 @@ my $ws = ws_connect($port, '/ws/crash', protocol => mint_token($port, $sk));
 
 # Rounds 1 .. COUNT, one every 10 ms, from another process while the client reads.
 my @want = map { qq({"round_id":$_,"game_slug":"crash"}) } 1 .. $COUNT;
-my $publisher = fork // die "fork: $!";
-if ($publisher == 0) {
-    for my $json (@want) {
-        my $res = http_request(POST => "http://127.0.0.1:$pub/pub/game.crash", body => $json,
-                               headers => { 'Content-Type' => 'application/json' });
-        POSIX::_exit(1) unless $res->{status} == 201 || $res->{status} == 202;
-        sleep 0.01;
-    }
-    POSIX::_exit(0);
-}
+my $publisher = publish_in_background($pub, 'game.crash', \@want, 0.01);
 
 my (@got, $last_id);
 my $ended = 0;

@@ -8,11 +8,10 @@ use warnings;
 use Test::More;
 use File::Copy qw(copy);
 use File::Path qw(make_path);
-use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use DataStream::Stack;
-use DataStream::Client qw(ws_connect sse_connect mint_token http_request);
+use DataStream::Client qw(ws_connect sse_connect mint_token publish_in_background);
 use DataStream::Keys qw(rkey);
 
 my $stack = DataStream::Stack->new;
@@ -50,16 +49,7 @@ like $idle, qr/\A: hi\n\n(?::\n\n)+\z/, 'nothing but the greeting and whole ":" 
 
 # Rounds 1 .. 30, one every 100 ms, from another process while the client reads.
 my @want = map { qq({"round_id":$_,"game_slug":"crash"}) } 1 .. 30;
-my $publisher = fork // die "fork: $!";
-if ($publisher == 0) {
-    for my $json (@want) {
-        my $res = http_request(POST => "http://127.0.0.1:$pub/pub/game.crash", body => $json,
-                               headers => { 'Content-Type' => 'application/json' });
-        POSIX::_exit(1) unless $res->{status} == 201 || $res->{status} == 202;
-        sleep 0.1;
-    }
-    POSIX::_exit(0);
-}
+my $publisher = publish_in_background($pub, 'game.crash', \@want, 0.1);
 my $from = length $sse->body;
 $until = time + 4.5;
 while (time < $until) { $sse->fill($until) and $sse->decode }

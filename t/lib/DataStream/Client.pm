@@ -12,9 +12,10 @@ use IO::Select;
 use IO::Socket::INET;
 use Protocol::WebSocket::Frame;
 use Protocol::WebSocket::Handshake::Client;
+use POSIX ();
 use Time::HiRes qw(time);
 
-our @EXPORT_OK = qw(http_request ws_connect ws_handshake sse_connect mint_token ws_meta_split);
+our @EXPORT_OK = qw(http_request ws_connect ws_handshake sse_connect mint_token ws_meta_split publish_in_background);
 
 # Up to $n items from $next->(seconds left), fewer when one deadline (default 10 s) passes or
 # $next returns undef.
@@ -30,6 +31,22 @@ sub collect_n {
         push @got, $item;
     }
     return @got;
+}
+
+# Publishes each of @$bodies to $channel through nchan's publisher endpoint on $pub_port, one
+# every $pause seconds, from a child process, so that the caller reads while they flow. The
+# child's pid; it exits 0 once nchan took every one, 1 at the first refusal.
+sub publish_in_background {
+    my ($pub_port, $channel, $bodies, $pause) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    for my $body (@$bodies) {
+        my $res = http_request(POST => "http://127.0.0.1:$pub_port/pub/$channel", body => $body,
+                               headers => { 'Content-Type' => 'application/json' });
+        POSIX::_exit(1) unless $res->{status} == 201 || $res->{status} == 202;
+        Time::HiRes::sleep($pause);
+    }
+    POSIX::_exit(0);
 }
 
 # Returns { status, headers (lower-case names), content }.
@@ -121,6 +138,7 @@ sub ws_handshake {
 
 package DataStream::Client::WebSocket;
 
+use POSIX ();
 use Time::HiRes qw(time);
 
 sub header { $_[0]{headers}{ lc $_[1] } }
@@ -195,6 +213,7 @@ sub sse_connect {
 package DataStream::Client::SSE;
 
 use IO::Select;
+use POSIX ();
 use Time::HiRes qw(time);
 
 sub status { $_[0]{status} }

@@ -94,6 +94,8 @@ build_variant() {   # $1 = output dir, $2 = 1 for sanitizers
     make -s -C "$REPO/tools/feed" O="$out/bin" SANITIZE="$san"
     make -s -C "$REPO/tools/keys" O="$out/bin" SANITIZE="$san"
     make -s -C "$REPO/tools/cdc" O="$out/bin" SANITIZE="$san"
+    # The soak's load client, and the unit test of its round accounting.
+    make -s -C "$REPO/bench/loadclient" O="$out/bin" SANITIZE="$san"
     # shellcheck disable=SC2086
     "$REPO/ngx_datastream_module/build.sh" "$out/nginx" $flag
 }

@@ -698,6 +698,24 @@ ws_parse(conn_t *c)
     return 0;
 }
 
+/* The value of an SSE line "<field>:[ ]<value>" of length ll, or NULL for another field. */
+static const char *
+sse_field(const char *line, size_t ll, const char *field, size_t *vl)
+{
+    size_t fl = strlen(field);
+
+    if (ll < fl + 1 || memcmp(line, field, fl) != 0 || line[fl] != ':') {
+        return NULL;
+    }
+    line += fl + 1;
+    *vl = ll - fl - 1;
+    if (*vl > 0 && *line == ' ') {
+        line++;
+        (*vl)--;
+    }
+    return line;
+}
+
 /* Parses SSE lines in [p, p+len); returns bytes consumed. */
 static size_t
 sse_lines(conn_t *c, const char *p, size_t len)
@@ -706,7 +724,8 @@ sse_lines(conn_t *c, const char *p, size_t len)
 
     for (;;) {
         const char *nl = memchr(p + pos, '\n', len - pos);
-        size_t      ll;
+        const char *v;
+        size_t      ll, vl;
 
         if (nl == NULL) break;
         ll = (size_t) (nl - (p + pos));
@@ -734,20 +753,14 @@ sse_lines(conn_t *c, const char *p, size_t len)
                 c->ev_round_id = extract_round_id(p + pos + 5, ll - 5);
             }
             c->ev_has_data = 1;
-        } else if (ll >= 3 && memcmp(p + pos, "id:", 3) == 0) {
-            const char *v = p + pos + 3;
-            size_t      vl = ll - 3;
-            if (vl > 0 && *v == ' ') { v++; vl--; }
+        } else if ((v = sse_field(p + pos, ll, "id", &vl)) != NULL) {
             if (vl < EVENT_ID_MAX) {
                 memcpy(slots[c - conns].last_event_id, v, vl);
                 slots[c - conns].last_event_id[vl] = '\0';
             } else {
                 note_error("SSE id too long to resume from", NULL);
             }
-        } else if (ll >= 6 && memcmp(p + pos, "event:", 6) == 0) {
-            const char *v = p + pos + 6;
-            size_t      vl = ll - 6;
-            if (vl > 0 && *v == ' ') { v++; vl--; }
+        } else if ((v = sse_field(p + pos, ll, "event", &vl)) != NULL) {
             c->ev_initial = vl == 7 && memcmp(v, "initial", 7) == 0;
         } else if (p[pos] == ':') {
             st.pings++;

@@ -22,6 +22,7 @@ $stack->start_consumer;
 $stack->seed_games;
 
 my $key = $stack->api_key(kind => 'sk');
+$stack->wait_subscribable(nginx => $key);
 my $base = "http://127.0.0.1:$port";
 
 my $res = http_request(POST => "$base/api/auth/token", headers => { 'X-API-Key' => $key });

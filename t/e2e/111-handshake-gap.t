@@ -24,6 +24,7 @@ my $pub = $stack->port('nginx_publish');
 my @slugs = map { "gap-$_" } 1 .. 2 * $N;
 $stack->redis_cli('HSET', rkey('games'), map { ($_ => qq({"slug":"$_","type":"multiplier"})) } @slugs);
 my $sk = $stack->api_key(kind => 'sk');
+$stack->wait_subscribable(nginx => $sk, slug => $slugs[0]);
 
 sub post {
     my ($slug, $json) = @_;

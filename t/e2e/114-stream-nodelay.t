@@ -24,6 +24,7 @@ my $port = $stack->start_nginx;
 # The authorizer admits subscribers of registered games and types; no round has to flow.
 $stack->redis_cli('HSET', rkey('games'), crash => '{"slug":"crash","type":"multiplier"}');
 my $sk = $stack->api_key(kind => 'sk');
+$stack->wait_subscribable(nginx => $sk);
 my ($worker) = DataStream::Stack::child_pids($stack->{nginx_pid}{nginx});
 ok $worker, 'the nginx worker';
 

@@ -20,6 +20,7 @@ my $port = $stack->start_nginx(env => { DS_SSE_LIFETIME => '1s' });
 my $pub = $stack->port('nginx_publish');
 $stack->redis_cli('HSET', rkey('games'), crash => '{"slug":"crash","type":"multiplier"}');
 my $sk = $stack->api_key(kind => 'sk');
+$stack->wait_subscribable(nginx => $sk);
 
 my $sse = sse_connect($port, "/sse/crash?api_key=$sk");
 is $sse->status, 200, 'SSE subscriber admitted';

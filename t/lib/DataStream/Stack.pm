@@ -573,17 +573,19 @@ sub restart_nginx {
 
 # Right after start, nchan answers 503 to subscribers until its Redis
 # connection is ready (a few ms; /readyz already says 200 then). Waits until
-# an SSE subscriber of a known game is admitted, as a retrying client would.
+# an SSE subscriber of a registered game (crash unless told) is admitted, as a
+# retrying client would.
 sub wait_subscribable {
-    my ($self, $name, $key, $timeout) = @_;
+    my ($self, $name, $key, %opt) = @_;
     my $port = $self->http_port($name);
+    my $slug = $opt{slug} // 'crash';
     require DataStream::Client;
     wait_until("$name admitting subscribers", sub {
-        my $sse = DataStream::Client::sse_connect($port, "/sse/crash?api_key=$key", timeout => 2);
+        my $sse = DataStream::Client::sse_connect($port, "/sse/$slug?api_key=$key", timeout => 2);
         my $ok = ($sse->status // 0) == 200;
         $sse->close;
         return $ok;
-    }, $timeout // 10);
+    }, $opt{timeout} // 10);
 }
 
 # For a failing test: the last lines of every server log of this stack, as

@@ -346,6 +346,14 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, d
     return rc;
 }
 
+/* Reads the answer to the previous batch's record of publications. */
+static void confirm_marks(dsc_rounds_stage_t *st, double *mark)
+{
+    if (dsc_redis_confirm_marks(st->publish_redis) != 0)
+        dsc_metrics_sink_error(DSC_SINK_REDIS);
+    lap(DSC_STAGE_REDIS_MARK, mark);
+}
+
 static bool lease_aged(const dsc_config_t *cfg, const batch *b, double now)
 {
     return (now - b->leased_at) * 1000.0 >= (double)cfg->publication_lease_ms / 4;
@@ -476,6 +484,7 @@ static void publish_and_settle(batch *b)
         cap = st->cfg->publication_lease_ms / 4;
     int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
     double mark = dsc_clock_now();
+    confirm_marks(st, &mark);
     bool retrying = false;
     while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, owner, &mark) != 0) {
         if (!hold(st, b, (int)pause)) {
@@ -492,11 +501,11 @@ static void publish_and_settle(batch *b)
         if (!b->items[i].settled && b->items[i].apply.publish == DSC_PUBLISH_OWED)
             done[ndone++] = &b->items[i].apply;
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
-     * published twice; only a replay from the stream would publish again. */
-    if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
+     * published twice; only a replay from the stream would publish again. The record is sent
+     * before the acks, so Redis has it before any batch fetched after them is applied; its
+     * answer is read when the next batch is published. */
+    if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0)
         dsc_metrics_sink_error(DSC_SINK_REDIS);
-        dsc_log(DSC_LOG_WARN, "recording publications failed", "{s:i}", "count", (int)ndone);
-    }
     lap(DSC_STAGE_REDIS_MARK, &mark);
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
@@ -576,6 +585,8 @@ static void *publishing_thread(void *arg)
         pthread_cond_broadcast(&st->changed);
     }
     pthread_mutex_unlock(&st->lock);
+    double mark = dsc_clock_now();
+    confirm_marks(st, &mark);
     return NULL;
 }
 

@@ -22,6 +22,7 @@ use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use DataStream::BenchConf;
 use DataStream::Stack;
 use DataStream::Keys;
+use DataStream::ConsumerStages qw(stage_seconds stages_used stages_note);
 use File::Path qw(make_path);
 use File::Spec;
 use Getopt::Long;
@@ -413,6 +414,13 @@ sub start_consumer {
                                   nginx => $have_module && $api_key ? 'nginx' : 'bare');
 }
 
+# The consumer's time per stage so far (datastream_stage_seconds_total).
+sub consumer_stages {
+    my ($name) = @_;
+    my $port = $stack->{ports}{ ($name // 'consumer') . '_metrics' } or return {};
+    return stage_seconds(HTTP::Tiny->new(timeout => 2)->get("http://127.0.0.1:$port/metrics")->{content});
+}
+
 sub mint_token {
     my ($port) = @_;
     my $res = HTTP::Tiny->new(timeout => 5)->request(POST => "http://127.0.0.1:$port/api/auth/token",
@@ -515,9 +523,10 @@ sub drain {
     my @pids = map { start_consumer($_); $stack->{procs}{$_} } @names;
     my @cpu0 = map { proc_cpu($_) } @pids;
     my $servers0 = server_cpu();
+    my $stages0 = consumer_stages($names[0]);
     my $cd = time_drain('cdc-public-rounds', $n, $Q ? 240 : 600, $pids[0]);
     my %d = (%$cd, cpu_s => [map { proc_cpu($pids[$_]) - $cpu0[$_] } 0 .. $#pids],
-             servers => server_cpu_used($servers0),
+             servers => server_cpu_used($servers0), stages => stages_used($stages0, consumer_stages($names[0])),
              rss_kb => [map { proc_status($_, 'VmRSS') } @pids], vm_hwm_kb => [map { proc_status($_, 'VmHWM') } @pids]);
     $stack->stop_consumer($_) for @names;
     $d{rate} = $cd->{seconds} ? $n / $cd->{seconds} : undef;
@@ -573,8 +582,9 @@ sub part_a {
     my $rate = $d->{rate};
     $data{a}{consumer} = { rate => $rate, rss_kb => $rss, hwm_kb => $hwm };
     row(part => 'a', case => "drain $n rounds", metric => 'events/s', value => $rate, baseline => $noop_rate,
-        note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; %s; baseline RSS %s KiB%s', $batch, $rss, $hwm, $cpu,
-                        server_cpu_note($d->{servers}), $noop->{rss_kb} // '?', not_drained($d)));
+        note => sprintf('batch %d; consumer RSS %d KiB (peak %d), CPU %.1f s; %s; baseline RSS %s KiB%s; %s', $batch, $rss, $hwm, $cpu,
+                        server_cpu_note($d->{servers}), $noop->{rss_kb} // '?', not_drained($d),
+                        stages_note($d->{stages}, $d->{seconds})));
     return unless $rate;
     part_a_replicas($n, $rate);
 }
@@ -801,12 +811,15 @@ sub part_b {
             my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
             push @pub, publisher_target($via, $srv);
             my $aof = $via eq 'jetstream' ? aof_settled() : undef;
+            my ($stages0, $t0) = ($via eq 'jetstream' ? consumer_stages() : undef, time);
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
                 during => sub { run_json(@pub) },
             );
             $resume->();
+            my ($stages, $window) = ($stages0 ? stages_used($stages0, consumer_stages()) : undef, time - $t0);
+            raw("b_stages_$rate" => $stages) if $stages;
             for my $i (0, 1) {
                 my $proto = ('ws', 'sse')[$i];
                 my $c = $r->{per}[$i] // {};
@@ -817,9 +830,10 @@ sub part_b {
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     lat => $c->{messages} ? $c->{latency_us} : undef,
-                    note => sprintf('%s: %d/%d delivered%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
+                    note => sprintf('%s: %d/%d delivered%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
                                     unstamped($c), pub_note($r->{pub}), aof_note($aof),
-                                    $c->{first_error} ? "; $c->{first_error}" : ''));
+                                    $c->{first_error} ? "; $c->{first_error}" : '',
+                                    $stages ? '; ' . stages_note($stages, $window) : ''));
             }
         }
     }

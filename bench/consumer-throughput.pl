@@ -27,13 +27,14 @@ use strict;
 use warnings;
 use File::Basename ();
 use FindBin;
-use lib "$FindBin::Bin/../t/consumer/lib", "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/consumer/lib", "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use Getopt::Long;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use ConsumerTest::Stack;
 use DataStream::Keys;
+use DataStream::ConsumerStages qw(stage_seconds);
 
 my %opt = (events => 100000, batch => 256, nchan => 'redis', env => []);
 GetOptions(\%opt, 'events=i', 'batch=i', 'nchan=s', 'parts', 'env=s@', 'json=s')
@@ -87,7 +88,7 @@ my %fig = (events => $n, batch => $opt{batch}, nchan => $opt{nchan}, env => \%ex
     my $d = time_drain('cdc-public-rounds', $pid);
     my %c = (%$d, cpu_s => proc_cpu($pid) - $cpu0, rss_kb => proc_status($pid, 'VmRSS'),
              peak_rss_kb => proc_status($pid, 'VmHWM'));
-    $c{stages} = stage_seconds();
+    $c{stages} = stage_seconds($stack->http_get('consumer', '/metrics')->{content});
     my $redis_after = redis_info();
     $c{redis_cpu_s} = $redis_after->{cpu} - $redis_before->{cpu};
     $c{redis_commands} = command_delta($redis_before->{cmd}, $redis_after->{cmd});
@@ -254,13 +255,6 @@ sub command_delta {
     return \%d;
 }
 
-# datastream_stage_seconds_total{stage=...} of the consumer's /metrics.
-sub stage_seconds {
-    my $body = $stack->http_get('consumer', '/metrics')->{content} // '';
-    my %s;
-    $s{$1} = $2 + 0 while $body =~ /^datastream_stage_seconds_total\{stage="(\w+)"\} (\S+)$/mg;
-    return \%s;
-}
 
 # Each part alone, on this machine, with the consumer stopped.
 sub measure_parts {

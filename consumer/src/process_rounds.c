@@ -503,7 +503,7 @@ static void publish_and_settle(batch *b)
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
      * published twice; only a replay from the stream would publish again. The record is sent
      * before the acks, so Redis has it before any batch fetched after them is applied; its
-     * answer is read when the next batch is published. */
+     * answer is read once no batch waits, or before the next batch is published. */
     if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0)
         dsc_metrics_sink_error(DSC_SINK_REDIS);
     lap(DSC_STAGE_REDIS_MARK, &mark);
@@ -583,10 +583,16 @@ static void *publishing_thread(void *arg)
         free_batch(b);
         st->handed = NULL;
         pthread_cond_broadcast(&st->changed);
+        /* With no batch waiting, the answer to its record is read now rather than when the
+         * next batch comes: a record Redis did not take is sent again at once. */
+        if (!st->waiting) {
+            pthread_mutex_unlock(&st->lock);
+            double mark = dsc_clock_now();
+            confirm_marks(st, &mark);
+            pthread_mutex_lock(&st->lock);
+        }
     }
     pthread_mutex_unlock(&st->lock);
-    double mark = dsc_clock_now();
-    confirm_marks(st, &mark);
     return NULL;
 }
 

@@ -442,27 +442,37 @@ static void add_versions(script_call *c, dsc_round_apply_t *const *items, size_t
     }
 }
 
+/* Writes the record out now, so that Redis has it before any later command of this process;
+ * its answer is not waited for. */
+static int send_unread(dsc_redis_t *r)
+{
+    if (dsc_redis_ensure(r) != 0)
+        return -1;
+    int done = 0;
+    if (append_call(r, &r->unread, true) == 0)
+        while (!done && redisBufferWrite(r->ctx, &done) == REDIS_OK)
+            ;
+    if (!done) {
+        drop_connection(r, "record publications");
+        return -1;
+    }
+    return 0;
+}
+
 int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n)
 {
     if (n == 0)
         return 0;
     (void)dsc_redis_confirm_marks(r);
-    bool reused = r->ctx != NULL;
     script_call *call = &r->unread;
-    if (call_init(call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) != 0 ||
-        dsc_redis_ensure(r) != 0)
+    if (call_init(call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) != 0)
         goto fail;
     call_str(call, r->cfg->owner);
     add_versions(call, items, n);
-    if (append_call(r, call, true) != 0)
+    /* Like run_call: a connection Redis closed while it sat idle fails only when used. */
+    bool reused = r->ctx != NULL;
+    if (send_unread(r) != 0 && (!reused || send_unread(r) != 0))
         goto fail;
-    /* Written out now, so that Redis has it before any later command of this process. */
-    for (int done = 0; !done;) {
-        if (redisBufferWrite(r->ctx, &done) != REDIS_OK) {
-            drop_connection(r, "record publications");
-            goto fail;
-        }
-    }
     r->has_unread = true;
     r->unread_reused = reused;
     return 0;

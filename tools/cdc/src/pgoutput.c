@@ -55,10 +55,14 @@ u64(cursor_t *c)
     return (hi << 32) | u32(c);
 }
 
+/* PostgreSQL's timestamps are signed; its far ends (+-infinity are INT64_MAX and INT64_MIN)
+ * saturate instead of overflowing. */
 static int64_t
 pg_time_to_unix_us(uint64_t pg_us)
 {
-    return (int64_t) pg_us + DSCDC_PG_EPOCH_US;
+    int64_t  t = (int64_t) pg_us;
+
+    return t > INT64_MAX - DSCDC_PG_EPOCH_US ? INT64_MAX : t + DSCDC_PG_EPOCH_US;
 }
 
 static dscdc_bytes_t

@@ -29,10 +29,15 @@ sub stages_used {
 sub stages_note {
     my ($used, $seconds) = @_;
     return '' unless $seconds && %$used;
+    # fetch is counted when a batch arrives, so an idle spell that began before the window would
+    # count in full: it is what the fetch thread's other stages leave of the window instead.
+    my %share = map { $_ => 100 * ($used->{$_} // 0) / $seconds } @FETCH, @PUBLISH;
+    my $busy = 0;
+    $busy += $share{$_} for grep { $_ ne 'fetch' } @FETCH;
+    $share{fetch} = $busy < 100 ? 100 - $busy : 0;
     my $thread = sub {
         my ($name, @stages) = @_;
-        my @parts = map { sprintf '%s %.0f', $_, 100 * ($used->{$_} // 0) / $seconds } @stages;
-        return "$name " . join(', ', @parts);
+        return "$name " . join(', ', map { sprintf '%s %.0f', $_, $share{$_} } @stages);
     };
     return 'consumer, % of the window: ' . $thread->('fetch thread:', @FETCH) . '; '
         . $thread->('publishing thread:', @PUBLISH);

@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* A failed publication is retried in place after these pauses (doubling), never NAKed on
  * its own: a NAKed message would come back after newer rounds had been published. */
@@ -21,8 +20,6 @@
 /* Times a batch is resolved and applied again when a game changed in between; past it the
  * batch is retried like a failed apply. */
 #define REGISTRY_RETRIES 3
-/* Idle time after which the publishing thread reads the answer to its last record. */
-#define IDLE_CONFIRM_MS 5
 
 struct dsc_rounds_stage_s {
     const dsc_config_t *cfg;
@@ -349,14 +346,6 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, d
     return rc;
 }
 
-/* Reads the answer to the previous batch's record of publications. */
-static void confirm_marks(dsc_rounds_stage_t *st, double *mark)
-{
-    if (dsc_redis_confirm_marks(st->publish_redis) != 0)
-        dsc_metrics_sink_error(DSC_SINK_REDIS);
-    lap(DSC_STAGE_REDIS_MARK, mark);
-}
-
 static bool lease_aged(const dsc_config_t *cfg, const batch *b, double now)
 {
     return (now - b->leased_at) * 1000.0 >= (double)cfg->publication_lease_ms / 4;
@@ -487,7 +476,6 @@ static void publish_and_settle(batch *b)
         cap = st->cfg->publication_lease_ms / 4;
     int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
     double mark = dsc_clock_now();
-    confirm_marks(st, &mark);
     bool retrying = false;
     while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, owner, &mark) != 0) {
         if (!hold(st, b, (int)pause)) {
@@ -504,12 +492,11 @@ static void publish_and_settle(batch *b)
         if (!b->items[i].settled && b->items[i].apply.publish == DSC_PUBLISH_OWED)
             done[ndone++] = &b->items[i].apply;
     /* If this fails the messages are still acked: they are not redelivered, so nothing is
-     * published twice; only a replay from the stream would publish again. The record is sent
-     * before the acks, so Redis has it before any batch fetched after them is applied; its
-     * answer is read before the next batch is published, or after IDLE_CONFIRM_MS without
-     * one. */
-    if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0)
+     * published twice; only a replay from the stream would publish again. */
+    if (dsc_redis_mark_published(b->st->publish_redis, done, ndone) != 0) {
         dsc_metrics_sink_error(DSC_SINK_REDIS);
+        dsc_log(DSC_LOG_WARN, "recording publications failed", "{s:i}", "count", (int)ndone);
+    }
     lap(DSC_STAGE_REDIS_MARK, &mark);
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
@@ -566,39 +553,13 @@ static void free_batch(batch *b)
     free(b);
 }
 
-/* Waits for a batch to publish, the lock held. Once none came for IDLE_CONFIRM_MS, reads the
- * answer to the last record of publications: while batches flow it is read at the next one,
- * from the socket where it already waits, so no batch waits for a Redis round trip; when they
- * stop, a record Redis did not take is still sent again at once. */
-static void wait_for_batch(dsc_rounds_stage_t *st)
-{
-    bool confirmed = false;
-    while (!st->handed && !st->stopping) {
-        if (confirmed) {
-            pthread_cond_wait(&st->changed, &st->lock);
-            continue;
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += IDLE_CONFIRM_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        if (pthread_cond_timedwait(&st->changed, &st->lock, &until) == 0 || st->handed)
-            continue;
-        pthread_mutex_unlock(&st->lock);
-        double mark = dsc_clock_now();
-        confirm_marks(st, &mark);
-        pthread_mutex_lock(&st->lock);
-        confirmed = true;
-    }
-}
-
 static void *publishing_thread(void *arg)
 {
     dsc_rounds_stage_t *st = arg;
     pthread_mutex_lock(&st->lock);
     for (;;) {
-        wait_for_batch(st);
+        while (!st->handed && !st->stopping)
+            pthread_cond_wait(&st->changed, &st->lock);
         batch *b = st->handed;
         if (!b)
             break;
@@ -615,9 +576,6 @@ static void *publishing_thread(void *arg)
         pthread_cond_broadcast(&st->changed);
     }
     pthread_mutex_unlock(&st->lock);
-    /* Stopping skips the idle wait: the last record is confirmed here. */
-    double mark = dsc_clock_now();
-    confirm_marks(st, &mark);
     return NULL;
 }
 

@@ -37,6 +37,12 @@ static const char *const script_source[S_COUNT] = {
 #define APPLY_FIXED_ARGS 6
 #define APPLY_ARGS_PER_EVENT 7
 
+struct dsc_redis_s {
+    const dsc_config_t *cfg;
+    redisContext *ctx;
+    char sha[S_COUNT][41];
+};
+
 /* One script invocation: EVALSHA sha 0 args... The words are laid out with room for the
  * head, so the command goes to hiredis without copying; numeric args live in nums. */
 typedef struct {
@@ -47,17 +53,6 @@ typedef struct {
     size_t *lens;
     char (*nums)[NUM_MAX];  /* one slot per argument */
 } script_call;
-
-struct dsc_redis_s {
-    const dsc_config_t *cfg;
-    redisContext *ctx;
-    char sha[S_COUNT][41];
-    /* A record of publications sent and not answered yet (dsc_redis_mark_published): kept
-     * until its answer is read, to be sent again after a NOSCRIPT or a stale connection. */
-    script_call unread;
-    bool has_unread;
-    bool unread_reused;     /* sent on a connection that had been used before */
-};
 
 dsc_redis_t *dsc_redis_new(const dsc_config_t *cfg)
 {
@@ -77,14 +72,10 @@ static void drop_connection(dsc_redis_t *r, const char *why)
     }
 }
 
-static void call_free(script_call *c);
-
 void dsc_redis_free(dsc_redis_t *r)
 {
     if (!r)
         return;
-    if (r->has_unread)
-        call_free(&r->unread);
     if (r->ctx)
         redisFree(r->ctx);
     free(r);
@@ -156,7 +147,6 @@ static int64_t info_field(const char *info, const char *name)
 
 int dsc_redis_probe_memory(dsc_redis_t *r, int64_t *used, int64_t *max)
 {
-    (void)dsc_redis_confirm_marks(r);
     if (dsc_redis_ensure(r) != 0)
         return -1;
     redisReply *rep = redisCommand(r->ctx, "INFO memory");
@@ -250,15 +240,16 @@ static bool is_noscript(const redisReply *rep)
     return rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0;
 }
 
-/* The answer to call c, sent by its sha: sent again as EVAL after a NOSCRIPT. On failure the
- * connection is dropped and *closed tells whether the server had closed it (as opposed to a
- * timeout or an error of the call itself). */
-static int read_reply(dsc_redis_t *r, script_call *c, redisReply **reply, bool *closed)
+/* One attempt; on failure the connection is dropped and *closed tells whether the server had
+ * closed it (as opposed to a timeout or an error of the call itself). */
+static int call_once(dsc_redis_t *r, script_call *c, redisReply **reply, bool *closed)
 {
     void *rep = NULL;
     *reply = NULL;
     *closed = false;
-    if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
+    if (dsc_redis_ensure(r) != 0)
+        return -1;
+    if (append_call(r, c, true) != 0 || redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
         goto fail;
     if (is_noscript(rep)) {
         freeReplyObject(rep);
@@ -275,21 +266,6 @@ fail:
         freeReplyObject(rep);
     drop_connection(r, "script call");
     return -1;
-}
-
-/* One attempt, after the answer to a record of publications still unread. */
-static int call_once(dsc_redis_t *r, script_call *c, redisReply **reply, bool *closed)
-{
-    *reply = NULL;
-    *closed = false;
-    (void)dsc_redis_confirm_marks(r);
-    if (dsc_redis_ensure(r) != 0)
-        return -1;
-    if (append_call(r, c, true) != 0) {
-        drop_connection(r, "script call");
-        return -1;
-    }
-    return read_reply(r, c, reply, closed);
 }
 
 /* Runs one call; *reply is owned by the caller on success. A NOSCRIPT (script cache flushed)
@@ -442,69 +418,20 @@ static void add_versions(script_call *c, dsc_round_apply_t *const *items, size_t
     }
 }
 
-/* Writes the record out now, so that Redis has it before any later command of this process;
- * its answer is not waited for. */
-static int send_unread(dsc_redis_t *r)
-{
-    if (dsc_redis_ensure(r) != 0)
-        return -1;
-    int done = 0;
-    if (append_call(r, &r->unread, true) == 0)
-        while (!done && redisBufferWrite(r->ctx, &done) == REDIS_OK)
-            ;
-    if (!done) {
-        drop_connection(r, "record publications");
-        return -1;
-    }
-    return 0;
-}
-
 int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n)
 {
     if (n == 0)
         return 0;
-    (void)dsc_redis_confirm_marks(r);
-    script_call *call = &r->unread;
-    if (call_init(call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) != 0)
-        goto fail;
-    call_str(call, r->cfg->owner);
-    add_versions(call, items, n);
-    /* Like run_call: a connection Redis closed while it sat idle fails only when used. */
-    bool reused = r->ctx != NULL;
-    if (send_unread(r) != 0 && (!reused || send_unread(r) != 0))
-        goto fail;
-    r->has_unread = true;
-    r->unread_reused = reused;
-    return 0;
-fail:
-    call_free(call);
-    dsc_log(DSC_LOG_WARN, "recording publications failed", "{s:i}", "count", (int)n);
-    return -1;
-}
-
-int dsc_redis_confirm_marks(dsc_redis_t *r)
-{
-    if (!r->has_unread)
-        return 0;
-    r->has_unread = false;
-    script_call *call = &r->unread;
-    redisReply *reply = NULL;
-    bool closed = false;
-    int rc = r->ctx ? read_reply(r, call, &reply, &closed) : -1;
-    /* Like run_call: a connection Redis closed while it sat idle fails only when used. */
-    if (rc != 0 && closed && r->unread_reused)
-        rc = call_once(r, call, &reply, &closed);
-    if (rc == 0) {
-        dsc_apply_status_e status;
-        dsc_publish_due_e publish;
-        rc = parse_status(reply, &status, &publish);
+    script_call call;
+    dsc_apply_status_e status;
+    dsc_publish_due_e publish;
+    int rc = -1;
+    if (call_init(&call, S_ROUNDS_PUBLISHED, r->cfg->redis_prefix, 1 + 2 * n) == 0) {
+        call_str(&call, r->cfg->owner);
+        add_versions(&call, items, n);
+        rc = run_status_call(r, &call, &status, &publish);
     }
-    if (reply)
-        freeReplyObject(reply);
-    if (rc != 0)
-        dsc_log(DSC_LOG_WARN, "recording publications failed", "{s:i}", "count",
-                (int)(call->argc - 2) / 2);
-    call_free(call);
+    call_free(&call);
     return rc;
 }
 

@@ -49,12 +49,8 @@ int dsc_redis_probe_memory(dsc_redis_t *r, int64_t *used, int64_t *max);
  * revision the items' slugs and types were read at, or "*" when none needs a game. */
 int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n,
                            const char *registry_rev);
-/* Records the publications and ends this process's leases on their rounds. Only sends the
- * record: its answer is read by dsc_redis_confirm_marks, or before the next command on r, so
- * the round trip is not waited for where it need not be. -1 when it could not be sent. */
+/* Records the publications and ends this process's leases on their rounds. */
 int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n);
-/* Reads the answer to the record sent last, if still unread; -1 when it failed (logged). */
-int dsc_redis_confirm_marks(dsc_redis_t *r);
 /* Before a late publication attempt: renews (or takes again) this process's lease for each
  * version; keep[i] false when the version must be dropped because a newer one overtook it. */
 int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n,

@@ -1,9 +1,8 @@
 # The record of a batch's publications (field pub of the round's version hash, and the end of
-# its publication lease) is sent to Redis without waiting for the answer, which the consumer
-# reads once no batch waits behind it. When Redis has dropped the consumer's connections in
-# between (CLIENT KILL, as a failover or a proxy restart would), the record is not lost: it
-# is sent again on a new connection. Every round is published once and recorded, its lease
-# ended, and no Redis failure is counted.
+# its publication lease) survives Redis dropping the consumer's connections between two batches
+# (CLIENT KILL, as a failover or a proxy restart would): the connection Redis closed unseen is
+# replaced and the record made on the new one. Every round is published once and recorded, its
+# lease ended, and no Redis failure is counted.
 use strict;
 use warnings;
 use FindBin;

@@ -414,13 +414,6 @@ sub start_consumer {
                                   nginx => $have_module && $api_key ? 'nginx' : 'bare');
 }
 
-# The consumer's time per stage so far (datastream_stage_seconds_total).
-sub consumer_stages {
-    my ($name) = @_;
-    my $port = $stack->{ports}{ ($name // 'consumer') . '_metrics' } or return {};
-    return stage_seconds(HTTP::Tiny->new(timeout => 2)->get("http://127.0.0.1:$port/metrics")->{content});
-}
-
 sub mint_token {
     my ($port) = @_;
     my $res = HTTP::Tiny->new(timeout => 5)->request(POST => "http://127.0.0.1:$port/api/auth/token",
@@ -452,6 +445,13 @@ sub durable_lag {
         }
     }
     return undef;
+}
+
+# The consumer's time per stage so far (datastream_stage_seconds_total).
+sub consumer_stages {
+    my ($name) = @_;
+    my $port = $stack->{ports}{ ($name // 'consumer') . '_metrics' } or return {};
+    return stage_seconds($http->get("http://127.0.0.1:$port/metrics")->{content});
 }
 
 # Polls until the durable's lag is 0; returns seconds from the first progress to 0.

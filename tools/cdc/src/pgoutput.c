@@ -55,8 +55,8 @@ u64(cursor_t *c)
     return (hi << 32) | u32(c);
 }
 
-/* PostgreSQL's timestamps are signed; its far ends (+-infinity are INT64_MAX and INT64_MIN)
- * saturate instead of overflowing. */
+/* PostgreSQL's timestamps are signed: +infinity (INT64_MAX) saturates instead of overflowing;
+ * -infinity (INT64_MIN) moved by the epoch stays representable. */
 static int64_t
 pg_time_to_unix_us(uint64_t pg_us)
 {

@@ -681,6 +681,7 @@ sub load_run {
         push @cmd, '--protocol', $protocol if $protocol;
         push @cmd, '--expect-total', int($o{expect} / $clients) if $o{expect};
         push @cmd, '--idle-timeout', $o{idle} if $o{idle};
+        push @cmd, '--latency-log', "$dir/$tag.$i.lat" if $o{latency_log};
         push @outs, ["$dir/$tag.$i.out", $ready];
         push @pids, spawn_to("$dir/$tag.$i.out", "$dir/$tag.$i.log", @cmd);
     }
@@ -695,6 +696,7 @@ sub load_run {
     for my $i (0 .. $#pids) {
         wait_pid($pids[$i], $o{duration} + 60);
         push @clients_json, last_json(slurp($outs[$i][0])) // { first_error => 'no output: ' . slurp("$dir/$tag." . ($i + 1) . ".log") };
+        $clients_json[-1]{late} = late_bursts("$dir/$tag." . ($i + 1) . '.lat') if $o{latency_log};
     }
     my $b1 = sample_procs(@procs);
     my $elapsed = time - $t0;
@@ -704,6 +706,39 @@ sub load_run {
                            rss_open_kb => $b0->{rss_kb}, rss_end_kb => $b1->{rss_kb} } };
     raw($tag => $r);
     return $r;
+}
+
+# How the late messages of a --latency-log came: rounds (one send time, the latest of its
+# copies) later than LATE_US, and the bursts they form (late rounds sent less than BURST_GAP_US
+# apart). Many short bursts spread over the window are rounds that met busy cores; one long
+# burst would be a stall of one part. Deletes the log (10 000/s makes megabytes).
+use constant { LATE_US => 5000, BURST_GAP_US => 20_000 };
+sub late_bursts {
+    my ($file) = @_;
+    open my $fh, '<', $file or return undef;
+    my %latest;    # send time => latest arrival of its copies
+    while (<$fh>) {
+        my ($rx, $lat) = split;
+        my $sent = $rx - $lat;
+        $latest{$sent} = $lat if ($latest{$sent} // -1) < $lat;
+    }
+    close $fh;
+    unlink $file;
+    my @late = sort { $a <=> $b } grep { $latest{$_} > LATE_US } keys %latest;
+    my ($bursts, $longest, $start, $prev) = (0, 0);
+    for my $sent (@late) {
+        if (!defined $prev || $sent - $prev >= BURST_GAP_US) { $bursts++; $start = $sent }
+        $longest = $sent - $start if $sent - $start > $longest;
+        $prev = $sent;
+    }
+    return { rounds => scalar keys %latest, late => scalar @late, bursts => $bursts, longest_ms => $longest / 1000 };
+}
+
+sub late_note {
+    my ($l) = @_;
+    return '' unless $l && $l->{rounds};
+    return sprintf '; late (> %d ms): %d of %d rounds in %d bursts (longest %.0f ms)',
+        LATE_US / 1000, $l->{late}, $l->{rounds}, $l->{bursts}, $l->{longest_ms};
 }
 
 # Merges several load clients' JSON: sums counts, takes the worst percentiles
@@ -757,7 +792,7 @@ sub ws_sse_run {
     my $r = load_run(
         tag => $o{tag}, port => $o{srv}{http}, conns => 2 * $conns, clients => 2,
         client_paths => $o{paths}, client_protocols => $o{protocols}, duration => $P{rate_seconds} + 30,
-        expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during},
+        expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during}, latency_log => 1,
     );
     $r->{per} = $r->{client}{per_client} ? $r->{client}{per_client} : [$r->{client}, {}];
     return $r;
@@ -830,8 +865,8 @@ sub part_b {
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     lat => $c->{messages} ? $c->{latency_us} : undef,
-                    note => sprintf('%s: %d/%d delivered%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
-                                    unstamped($c), pub_note($r->{pub}), aof_note($aof),
+                    note => sprintf('%s: %d/%d delivered%s%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
+                                    unstamped($c), late_note($c->{late}), pub_note($r->{pub}), aof_note($aof),
                                     $c->{first_error} ? "; $c->{first_error}" : '',
                                     $stages ? '; ' . stages_note($stages, $window) : ''));
             }

@@ -113,6 +113,7 @@ typedef struct {
     int         renew;
     int         account;
     const char *stats_file;
+    const char *latency_log;
 } opts_t;
 
 static opts_t   o;
@@ -121,6 +122,7 @@ static slot_t  *slots;
 static acct_t   accounting;
 static int      epfd = -1;
 static hist_t   lat;
+static FILE    *latency_log;   /* --latency-log: one line per timed message */
 static volatile sig_atomic_t stop_flag;
 
 static struct {
@@ -176,6 +178,9 @@ usage(FILE *out)
         "                      lost, repeated, missed by all (round ids contiguous over\n"
         "                      all paths together)\n"
         "  --stats-file F      rewrite F every second with the counts so far (one JSON line)\n"
+        "  --latency-log F     write one line per timed message to F: receive time and\n"
+        "                      latency (microseconds), connection index; for finding\n"
+        "                      when the late ones came\n"
         "\n"
         "Prints one JSON line with counts, msgs/s and latency (microseconds).\n");
 }
@@ -221,6 +226,7 @@ parse_args(int argc, char **argv)
         { "renew", no_argument, NULL, 'N' },
         { "account", no_argument, NULL, 'A' },
         { "stats-file", required_argument, NULL, 'S' },
+        { "latency-log", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, '?' + 256 },
         { NULL, 0, NULL, 0 }
     };
@@ -261,6 +267,7 @@ parse_args(int argc, char **argv)
         case 'N': o.renew = 1; break;
         case 'A': o.account = 1; break;
         case 'S': o.stats_file = optarg; break;
+        case 'L': o.latency_log = optarg; break;
         case '?' + 256: usage(stdout); exit(0);
         default: return -1;
         }
@@ -402,6 +409,12 @@ record_message(conn_t *c, long long round_id, int has_ts, int64_t sent_us, int k
     st.messages++;
     if (kind == 1) st.ts_micro++; else st.ts_milli++;
     hist_add(&lat, now - sent_us);
+    if (latency_log && fprintf(latency_log, "%lld %lld %ld\n", (long long) now, (long long) (now - sent_us),
+                               (long) (c - conns)) < 0) {
+        note_error("cannot write latency log", o.latency_log);
+        (void) fclose(latency_log);
+        latency_log = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------ connections */
@@ -1140,8 +1153,13 @@ main(int argc, char **argv)
     slots = calloc((size_t) o.connections, sizeof(*slots));
     events = calloc((size_t) maxev, sizeof(*events));
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (conns == NULL || slots == NULL || events == NULL || epfd < 0) {
+    if (o.latency_log) {
+        latency_log = fopen(o.latency_log, "w");
+    }
+    if (conns == NULL || slots == NULL || events == NULL || epfd < 0 || (o.latency_log && !latency_log)) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"setup failed\"}\n");
+        if (latency_log) (void) fclose(latency_log);
+        if (epfd >= 0) (void) close(epfd);
         free(conns);
         free(slots);
         free(events);
@@ -1195,6 +1213,10 @@ main(int argc, char **argv)
             on_event((long) events[i].data.u64, events[i].events);
         }
     }
+    if (latency_log && fclose(latency_log) != 0) {
+        note_error("cannot write latency log", o.latency_log);
+    }
+    latency_log = NULL;
     int rc = print_results() == 0 ? 0 : 1;
     for (long i = 0; i < o.connections; i++) {
         if (conns[i].state != ST_FREE && conns[i].state != ST_CLOSED) {

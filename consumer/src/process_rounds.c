@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A failed publication is retried in place after these pauses (doubling), never NAKed on
  * its own: a NAKed message would come back after newer rounds had been published. */
@@ -20,6 +21,9 @@
 /* Times a batch is resolved and applied again when a game changed in between; past it the
  * batch is retried like a failed apply. */
 #define REGISTRY_RETRIES 3
+/* Fetched batches one publication may carry at most (BATCH_SIZE each): MAX_ACK_PENDING bounds
+ * them too, this keeps one publication short enough for the ones queued behind it. */
+#define QUEUED_BATCHES 4
 
 struct dsc_rounds_stage_s {
     const dsc_config_t *cfg;
@@ -34,7 +38,10 @@ struct dsc_rounds_stage_s {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     struct batch *handed;       /* the batch owned by the publishing thread, or NULL */
-    struct batch *waiting;      /* applied, waiting for the handed one to be settled, or NULL */
+    /* Queued for the publishing thread, or NULL. While that thread is busy, the batches the
+     * fetch thread applies meanwhile join this one, so that they go out together: one nchan
+     * message per channel, one NATS flush, one record of publications for all of them. */
+    struct batch *waiting;
     bool stopping;
     bool gave_up;   /* publishing thread only: a batch was NAKed unpublished at shutdown */
 };
@@ -57,7 +64,8 @@ typedef struct {
 
 typedef struct batch {
     dsc_rounds_stage_t *st;
-    natsMsgList msgs;           /* owned: destroyed once every message is settled */
+    natsMsgList *msgs;          /* owned, one list per fetch it holds: destroyed once settled */
+    size_t fetches;
     round_item *items;
     size_t count;
     bool applied;               /* false: every message was already settled (retried) */
@@ -522,8 +530,9 @@ static bool same_version(const round_item *a, const round_item *b)
 /* Debezium may deliver one change twice in a row. Without this, both copies would see the
  * publication as still owed (it is recorded only after publishing) and publish it twice.
  * A copy is not published when an earlier copy in this batch, or in the batch being
- * published, carries the publication; if that one fails it is retried and publishes then. */
-static void skip_repeated_publications(batch *b, const batch *handed)
+ * published or queued (earlier), carries the publication; if that one fails it is retried
+ * and publishes then. */
+static void skip_repeated_publications(batch *b, const batch *earlier)
 {
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
@@ -534,12 +543,55 @@ static void skip_repeated_publications(batch *b, const batch *handed)
             if (!b->items[j].settled && b->items[j].apply.publish == DSC_PUBLISH_OWED &&
                 same_version(&b->items[j], it))
                 it->apply.publish = DSC_PUBLISH_NONE;
-        for (size_t j = 0; handed && j < handed->count && it->apply.publish == DSC_PUBLISH_OWED;
+        for (size_t j = 0; earlier && j < earlier->count && it->apply.publish == DSC_PUBLISH_OWED;
              j++)
-            if (handed->applied && handed->items[j].apply.publish == DSC_PUBLISH_OWED &&
-                same_version(&handed->items[j], it))
+            if (earlier->applied && earlier->items[j].apply.publish == DSC_PUBLISH_OWED &&
+                same_version(&earlier->items[j], it))
                 it->apply.publish = DSC_PUBLISH_NONE;
     }
+}
+
+/* The apply requests point into their own items: set again after the items moved. */
+static void point_into_items(batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        round_item *it = &b->items[i];
+        it->apply.ev = &it->ev;
+        if (it->apply.slug)
+            it->apply.slug = it->ev.row.game_slug;
+        if (it->apply.type)
+            it->apply.type = it->ev.row.game_type;
+    }
+}
+
+/* Appends the applied batch b to the applied batch queued before it, for the publishing thread
+ * to publish both as one, in their order. false (nothing changed) when the queued batch is
+ * full or memory runs out: b then waits for its own turn. */
+static bool join_queued(batch *queued, batch *b)
+{
+    size_t count = queued->count + b->count;
+    if (!queued->applied || !b->applied || count > (size_t)b->st->cfg->batch_size * QUEUED_BATCHES)
+        return false;
+    natsMsgList *msgs = realloc(queued->msgs, (queued->fetches + b->fetches) * sizeof *msgs);
+    if (!msgs)
+        return false;
+    queued->msgs = msgs;
+    round_item *items = realloc(queued->items, count * sizeof *items);
+    if (!items)
+        return false;
+    queued->items = items;
+    memcpy(queued->msgs + queued->fetches, b->msgs, b->fetches * sizeof *b->msgs);
+    memcpy(queued->items + queued->count, b->items, b->count * sizeof *b->items);
+    queued->fetches += b->fetches;
+    queued->count = count;
+    point_into_items(queued);
+    /* The older leases decide when the whole is renewed. */
+    if (b->leased_at < queued->leased_at)
+        queued->leased_at = b->leased_at;
+    free(b->msgs);
+    free(b->items);
+    free(b);
+    return true;
 }
 
 static void free_batch(batch *b)
@@ -549,7 +601,9 @@ static void free_batch(batch *b)
         free(b->items[i].json);
     }
     free(b->items);
-    natsMsgList_Destroy(&b->msgs);
+    for (size_t k = 0; k < b->fetches; k++)
+        natsMsgList_Destroy(&b->msgs[k]);
+    free(b->msgs);
     free(b);
 }
 
@@ -558,11 +612,14 @@ static void *publishing_thread(void *arg)
     dsc_rounds_stage_t *st = arg;
     pthread_mutex_lock(&st->lock);
     for (;;) {
-        while (!st->handed && !st->stopping)
+        while (!st->waiting && !st->stopping)
             pthread_cond_wait(&st->changed, &st->lock);
-        batch *b = st->handed;
+        batch *b = st->waiting;
         if (!b)
             break;
+        st->waiting = NULL;
+        st->handed = b;
+        pthread_cond_broadcast(&st->changed);
         pthread_mutex_unlock(&st->lock);
         /* Published now, this batch would reach subscribers before the NAKed one. */
         if (st->gave_up)
@@ -630,7 +687,7 @@ int dsc_rounds_stage_stop(dsc_rounds_stage_t *st, const struct timespec *deadlin
 void dsc_rounds_stage_drain(dsc_rounds_stage_t *st)
 {
     pthread_mutex_lock(&st->lock);
-    while (st->handed)
+    while (st->handed || st->waiting)
         pthread_cond_wait(&st->changed, &st->lock);
     pthread_mutex_unlock(&st->lock);
 }
@@ -641,17 +698,20 @@ void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
     if (st->idle_since > 0)
         dsc_metrics_stage(DSC_STAGE_FETCH, now - st->idle_since);
     batch *b = calloc(1, sizeof *b);
+    natsMsgList *msgs = malloc(sizeof *msgs);
     round_item *items = calloc((size_t)list->Count, sizeof(round_item));
-    if (!b || !items) {
+    if (!b || !msgs || !items) {
         free(b);
+        free(msgs);
         free(items);
         dsc_log(DSC_LOG_ERROR, "out of memory for a batch", NULL);
         return;     /* unacked: redelivered after ACK_WAIT */
     }
-    *b = (batch){.st = st, .msgs = *list, .items = items, .count = (size_t)list->Count};
+    *msgs = *list;
     *list = (natsMsgList){0};
+    *b = (batch){.st = st, .msgs = msgs, .fetches = 1, .items = items, .count = (size_t)msgs->Count};
     for (size_t i = 0; i < b->count; i++)
-        dsc_delivery_init(&b->items[i].d, b->msgs.Msgs[i], now);
+        dsc_delivery_init(&b->items[i].d, msgs->Msgs[i], now);
     decode_all(b);
     lap(DSC_STAGE_DECODE, &mark);
     int rc = map_all(b);
@@ -673,14 +733,16 @@ void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
     b->applied = rc == 0;
 
     pthread_mutex_lock(&st->lock);
-    if (b->applied)
+    if (b->applied) {
         skip_repeated_publications(b, st->handed);
-    st->waiting = b;
-    while (st->handed)
+        skip_repeated_publications(b, st->waiting);
+    }
+    while (st->waiting && !join_queued(st->waiting, b))
         pthread_cond_wait(&st->changed, &st->lock);
-    st->waiting = NULL;
-    st->handed = b;
-    pthread_cond_broadcast(&st->changed);
+    if (!st->waiting) {
+        st->waiting = b;
+        pthread_cond_broadcast(&st->changed);
+    }
     pthread_mutex_unlock(&st->lock);
     lap(DSC_STAGE_HANDOFF_WAIT, &mark);
     st->idle_since = dsc_clock_now();

@@ -25,8 +25,10 @@ use ConsumerTest::Nats;
 use ConsumerTest::Events qw(round_event round_json);
 
 my $LEASE_MS = 3000;
+# One round per fetch, so that a known number of rounds fills what may queue behind a
+# publication in progress (below).
 my %env = (PUBLICATION_LEASE_MS => $LEASE_MS, ACK_WAIT => 5, NAK_DELAY_MAX_MS => 1000,
-           FETCH_TIMEOUT_MS => 300, LOG_LEVEL => 'info');
+           FETCH_TIMEOUT_MS => 300, LOG_LEVEL => 'info', BATCH_SIZE => 1);
 
 my $stack = DataStream::Stack->new;
 $stack->start_redis;
@@ -76,12 +78,14 @@ sub wait_versions {
     @v = versions() while @v < $want && time < $deadline;
     return @v;
 }
-# A filler round keeps A's fetch thread busy: applied, it waits behind the batch A cannot
-# publish, so the next event goes to B.
+# Filler rounds keep A's fetch thread busy: four fetched batches queue behind the batch A
+# cannot publish (consumer/README.md, "Pipeline stages"), the fifth waits for room once applied, so
+# the next event goes to B. Rounds $first .. $first + 4.
 sub block_fetching_of_a {
-    my ($round) = @_;
-    publish(round_event(op => 'c', id => $round, lsn => 5_000_000 + $round));
-    wait_until("A applied filler round $round", sub { rv_lsn($round) eq 5_000_000 + $round }, 10);
+    my ($first) = @_;
+    my @fillers = ($first .. $first + 4);
+    publish(map { round_event(op => 'c', id => $_, lsn => 5_000_000 + $_) } @fillers);
+    wait_until("A applied filler rounds @fillers", sub { !grep { rv_lsn($_) ne 5_000_000 + $_ } @fillers }, 10);
 }
 
 # ------------------------------------------------ a slow lease holder
@@ -90,7 +94,7 @@ $stack->stop_nginx('nginx');
 publish($event{1});
 wait_until('A applied version 1', sub { rv_lsn(7) eq 5_000_001 }, 10);
 ok held_by('a'), 'A holds the publication lease of round 7';
-block_fetching_of_a(8);
+block_fetching_of_a(80);
 $stack->start_consumer(name => 'b', nginx => 'nginx2', env => \%env);
 publish($event{2});
 wait_until('B applied version 2', sub { rv_lsn(7) eq 5_000_002 }, 10);
@@ -110,7 +114,7 @@ $stack->stop_nginx('nginx');
 publish($event{3});
 wait_until('A applied version 3', sub { rv_lsn(7) eq 5_000_003 }, 10);
 ok held_by('a'), 'A holds the lease for version 3';
-block_fetching_of_a(9);
+block_fetching_of_a(90);
 $stack->start_consumer(name => 'b', nginx => 'nginx2', env => \%env);
 publish($event{4});
 wait_until('B applied version 4', sub { rv_lsn(7) eq 5_000_004 }, 10);
@@ -124,8 +128,8 @@ cmp_ok $blocked, '<=', $LEASE_MS / 1000 + 3, sprintf 'the round was blocked abou
     $blocked, $LEASE_MS / 1000;
 
 # A's unacknowledged messages come back to B after ACK_WAIT: version 3 is stale by then, the
-# filler round is published.
-wait_until('filler round 9 published', sub { versions(); grep { /"round_id":9,/ } @published }, 30);
+# filler rounds are published.
+wait_until('filler rounds 90-94 published', sub { versions(); 5 == grep { /"round_id":9\d,/ } @published }, 30);
 my $js = ConsumerTest::Nats->new($stack->port('nats'), $stack->nats_credentials('operator'));
 wait_until('drained', sub {
     my $i = $js->js_api('CONSUMER.INFO.DebeziumStream.cdc-public-rounds');
@@ -138,7 +142,7 @@ $stack->stop_consumer('b');
 $stack->start_consumer(name => 'a', nginx => 'nginx', env => \%env);    # its nginx is still down
 publish($event{5});
 wait_until('A applied version 5', sub { rv_lsn(7) eq 5_000_005 }, 10);
-block_fetching_of_a(10);
+block_fetching_of_a(100);
 $stack->start_consumer(name => 'b', nginx => 'nginx2', env => \%env);
 publish($event{6});
 wait_until('B applied version 6', sub { rv_lsn(7) eq 5_000_006 }, 10);
@@ -147,7 +151,7 @@ $stack->redis_cli('HDEL', rkey('round_version', 7), 'lease', 'until');
 is_deeply [ wait_versions(4, 10) ], [ 1, 2, 4, 6 ], 'B published version 6 once the lease was gone';
 wait_until('A dropped version 5', sub { (metric('a', 'datastream_publications_coalesced_total') // 0) == 1 }, 10);
 $stack->start_nginx;
-wait_until('filler round 10 published', sub { versions(); grep { /"round_id":10,/ } @published }, 30);
+wait_until('filler rounds 100-104 published', sub { versions(); 5 == grep { /"round_id":10\d,/ } @published }, 30);
 is_deeply [ versions(2) ], [ 1, 2, 4, 6 ], 'A did not publish version 5 after version 6';
 
 my @sse = map { $version_of{ $_->{data} } // () } $sse->events_n(20, 3);

@@ -252,7 +252,6 @@ struct ds_stream_ctx_s {
     ds_unbatch_t               unbatch;
     ngx_event_t                lifetime;      /* SSE: ends the stream */
     ngx_event_t                heartbeat;     /* SSE: the next comment */
-    ngx_msec_t                 heartbeat_interval;
     ngx_buf_t                  heartbeat_buf;
     ngx_chain_t                heartbeat_link;
 };

@@ -23,12 +23,14 @@ static u_char  ds_heartbeat_comment[] = ":\n\n";
 static void
 ds_stream_heartbeat_beat(ngx_event_t *ev)
 {
-    ngx_http_request_t  *r = ev->data;
-    ngx_connection_t    *c = r->connection;
-    ds_stream_ctx_t     *sctx;
-    ngx_buf_t           *b;
+    ngx_http_request_t              *r = ev->data;
+    ngx_connection_t                *c = r->connection;
+    ds_stream_ctx_t                 *sctx;
+    ngx_http_datastream_loc_conf_t  *dlcf;
+    ngx_buf_t                       *b;
 
     sctx = ngx_http_get_module_ctx(r, ngx_http_datastream_module);
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_datastream_module);
 
     if (r->header_sent && r->out == NULL && !c->buffered && !c->error) {
         b = &sctx->heartbeat_buf;
@@ -48,7 +50,7 @@ ds_stream_heartbeat_beat(ngx_event_t *ev)
         }
     }
 
-    ngx_add_timer(ev, sctx->heartbeat_interval);
+    ngx_add_timer(ev, dlcf->sse_heartbeat);
 }
 
 
@@ -59,8 +61,6 @@ ds_stream_heartbeat_start(ngx_http_request_t *r, ds_stream_ctx_t *sctx,
     if (interval == 0 || sctx->websocket) {
         return NGX_OK;
     }
-
-    sctx->heartbeat_interval = interval;
 
     return ds_stream_timer_start(r, &sctx->heartbeat, ds_stream_heartbeat_beat, interval);
 }

@@ -751,19 +751,19 @@ sse_lines(conn_t *c, const char *p, size_t len)
             }
             c->ev_has_data = 0;
             c->ev_initial = 0;
-        } else if (ll >= 5 && memcmp(p + pos, "data:", 5) == 0) {
+        } else if ((v = sse_field(p + pos, ll, "data", &vl)) != NULL) {
             int64_t sent;
             int     kind;
             if (!c->ev_has_data) {
                 c->ev_sent_us = -1;
                 c->ev_round_id = 0;
             }
-            if (c->ev_sent_us < 0 && extract_sent_us(p + pos + 5, ll - 5, &sent, &kind)) {
+            if (c->ev_sent_us < 0 && extract_sent_us(v, vl, &sent, &kind)) {
                 c->ev_sent_us = sent;
                 c->ev_ts_kind = kind;
             }
             if (c->ev_round_id == 0) {
-                c->ev_round_id = extract_round_id(p + pos + 5, ll - 5);
+                c->ev_round_id = extract_round_id(v, vl);
             }
             c->ev_has_data = 1;
         } else if ((v = sse_field(p + pos, ll, "id", &vl)) != NULL) {

@@ -792,7 +792,8 @@ sub ws_sse_run {
     my $r = load_run(
         tag => $o{tag}, port => $o{srv}{http}, conns => 2 * $conns, clients => 2,
         client_paths => $o{paths}, client_protocols => $o{protocols}, duration => $P{rate_seconds} + 30,
-        expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during}, latency_log => 1,
+        expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during},
+        latency_log => $o{latency_log},
     );
     $r->{per} = $r->{client}{per_client} ? $r->{client}{per_client} : [$r->{client}, {}];
     return $r;
@@ -850,7 +851,7 @@ sub part_b {
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
-                during => sub { run_json(@pub) },
+                during => sub { run_json(@pub) }, latency_log => 1,
             );
             $resume->();
             my ($stages, $window) = ($stages0 ? stages_used($stages0, consumer_stages()) : undef, time - $t0);

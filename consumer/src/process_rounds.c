@@ -532,7 +532,7 @@ static bool same_version(const round_item *a, const round_item *b)
  * A copy is not published when an earlier copy in this batch, or in the batch being
  * published or queued (earlier), carries the publication; if that one fails it is retried
  * and publishes then. */
-static void skip_repeated_publications(batch *b, const batch *earlier)
+static void skip_repeated_publications(batch *b, const batch *const earlier[], size_t nearlier)
 {
     for (size_t i = 0; i < b->count; i++) {
         round_item *it = &b->items[i];
@@ -543,11 +543,13 @@ static void skip_repeated_publications(batch *b, const batch *earlier)
             if (!b->items[j].settled && b->items[j].apply.publish == DSC_PUBLISH_OWED &&
                 same_version(&b->items[j], it))
                 it->apply.publish = DSC_PUBLISH_NONE;
-        for (size_t j = 0; earlier && j < earlier->count && it->apply.publish == DSC_PUBLISH_OWED;
-             j++)
-            if (earlier->applied && earlier->items[j].apply.publish == DSC_PUBLISH_OWED &&
-                same_version(&earlier->items[j], it))
-                it->apply.publish = DSC_PUBLISH_NONE;
+        for (size_t k = 0; k < nearlier; k++) {
+            const batch *e = earlier[k];
+            for (size_t j = 0; e && e->applied && j < e->count &&
+                               it->apply.publish == DSC_PUBLISH_OWED; j++)
+                if (e->items[j].apply.publish == DSC_PUBLISH_OWED && same_version(&e->items[j], it))
+                    it->apply.publish = DSC_PUBLISH_NONE;
+        }
     }
 }
 
@@ -734,8 +736,8 @@ void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list)
 
     pthread_mutex_lock(&st->lock);
     if (b->applied) {
-        skip_repeated_publications(b, st->handed);
-        skip_repeated_publications(b, st->waiting);
+        const batch *const earlier[] = {st->handed, st->waiting};
+        skip_repeated_publications(b, earlier, 2);
     }
     while (st->waiting && !join_queued(st->waiting, b))
         pthread_cond_wait(&st->changed, &st->lock);

@@ -313,9 +313,11 @@ up() {
     . "$creds"
     set +a
     log "nats on 127.0.0.1:$nats_port (monitoring $mon_port, websocket $ws_port)"
+    # One Go scheduler thread, as the nats pod runs (manifests/base/nats.yaml): a quarter less
+    # CPU per message on a shared machine (docs/design.md, "The NATS server's threads").
     DS_NATS_SERVER_NAME=datastream-local DS_NATS_LISTEN="127.0.0.1:$nats_port" \
     DS_NATS_MONITOR_LISTEN="127.0.0.1:$mon_port" DS_NATS_WS_LISTEN="127.0.0.1:$ws_port" \
-    DS_NATS_STORE_DIR="$STATE/nats" \
+    DS_NATS_STORE_DIR="$STATE/nats" GOMAXPROCS="${GOMAXPROCS:-1}" \
         nats-server -c "$REPO/conf/nats/nats-server.conf" > "$STATE/logs/nats.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "$nats_port" nats-server

@@ -163,6 +163,8 @@ sub start_nats {
             DS_NATS_MONITOR_LISTEN => "127.0.0.1:$mon",
             DS_NATS_WS_LISTEN      => "127.0.0.1:$ws",
             DS_NATS_STORE_DIR      => "$self->{dir}/nats",
+            # One scheduler thread, as the nats pod runs (manifests/base/nats.yaml).
+            GOMAXPROCS             => 1,
             map { ('DS_NATS_' . uc($_) . '_PASSWORD' => $self->nats_password($_)) } @NATS_USERS,
         }, 'nats-server', '-c', "$REPO/conf/nats/nats-server.conf");
     wait_for_port($port, 'nats-server');

@@ -159,6 +159,14 @@ is_deeply([sort map { $_->{port} } @{ $svc{nats}{spec}{ports} }], [4222, 8222, 8
           'Service nats exposes 4222, 8222, 8443');
 is_deeply([map { $_->{port} } @{ $svc{redis}{spec}{ports} }], [6379], 'Service redis exposes 6379');
 
+# Go would size its scheduler to the node's cores and be throttled by the pod's CPU quota.
+my ($nats_c) = containers($dep{nats});
+my ($maxprocs) = grep { $_->{name} eq 'GOMAXPROCS' } @{ $nats_c->{env} // [] };
+is_deeply($maxprocs && $maxprocs->{valueFrom}{resourceFieldRef},
+          { resource => 'limits.cpu', divisor => '1' },
+          'nats: GOMAXPROCS comes from the container\'s CPU limit');
+ok($nats_c->{resources}{limits}{cpu}, 'nats: the container has a CPU limit for GOMAXPROCS to follow');
+
 # ---------------------------------------------------------------- ingress (ALB)
 my @ing = objs($docs, 'Ingress');
 is(scalar @ing, 1, 'one Ingress');

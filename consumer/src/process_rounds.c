@@ -532,6 +532,11 @@ static bool same_version(const round_item *a, const round_item *b)
  * A copy is not published when an earlier copy in this batch, or in the batch being
  * published or queued (earlier), carries the publication; if that one fails it is retried
  * and publishes then. */
+static bool owes_same_publication(const round_item *other, const round_item *it)
+{
+    return other->apply.publish == DSC_PUBLISH_OWED && same_version(other, it);
+}
+
 static void skip_repeated_publications(batch *b, const batch *const earlier[], size_t nearlier)
 {
     for (size_t i = 0; i < b->count; i++) {
@@ -539,17 +544,18 @@ static void skip_repeated_publications(batch *b, const batch *const earlier[], s
         if (it->settled || it->apply.publish != DSC_PUBLISH_OWED ||
             it->apply.status != DSC_APPLY_DUPLICATE)
             continue;
-        for (size_t j = 0; j < i && it->apply.publish == DSC_PUBLISH_OWED; j++)
-            if (!b->items[j].settled && b->items[j].apply.publish == DSC_PUBLISH_OWED &&
-                same_version(&b->items[j], it))
-                it->apply.publish = DSC_PUBLISH_NONE;
-        for (size_t k = 0; k < nearlier; k++) {
+        bool repeated = false;
+        for (size_t j = 0; j < i && !repeated; j++)
+            repeated = !b->items[j].settled && owes_same_publication(&b->items[j], it);
+        for (size_t k = 0; k < nearlier && !repeated; k++) {
             const batch *e = earlier[k];
-            for (size_t j = 0; e && e->applied && j < e->count &&
-                               it->apply.publish == DSC_PUBLISH_OWED; j++)
-                if (e->items[j].apply.publish == DSC_PUBLISH_OWED && same_version(&e->items[j], it))
-                    it->apply.publish = DSC_PUBLISH_NONE;
+            if (!e || !e->applied)
+                continue;
+            for (size_t j = 0; j < e->count && !repeated; j++)
+                repeated = owes_same_publication(&e->items[j], it);
         }
+        if (repeated)
+            it->apply.publish = DSC_PUBLISH_NONE;
     }
 }
 

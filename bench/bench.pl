@@ -307,12 +307,13 @@ sub pushpin_note {
     return sprintf 'Pushpin %s (WebSocket-over-HTTP / SSE held by GRIP, ZeroMQ publish)', $pushpin_version // '?';
 }
 
-# "Data Stream / Pushpin" for each pair of figures.
+# "Data Stream / <peer>" for each pair of figures.
 sub ratio_note {
-    my ($pairs) = @_;
+    my ($pairs, $peer) = @_;
+    $peer //= 'Pushpin';
     my @r = map { my ($name, $ds, $pp) = @$_;
                   defined $ds && defined $pp && $pp > 0 ? sprintf('%s %.2f', $name, $ds / $pp) : () } @$pairs;
-    return @r ? 'Data Stream / Pushpin: ' . join(', ', @r) : 'no Data Stream / Pushpin ratio';
+    return @r ? "Data Stream / $peer: " . join(', ', @r) : "no Data Stream / $peer ratio";
 }
 
 my $template_patched;
@@ -801,6 +802,8 @@ sub ws_sse_run {
 
 sub part_b {
     my @targets = (['bare', $bare, 'nchan']);
+    # The simplest consumer: JetStream -> fetch -> POST to the bare nchan -> ack, nothing else.
+    push @targets, ['forwarder', $bare, 'forward'] if $have_consumer;
     if ($pushpin_why) { skip('b(pushpin)', $pushpin_why) }
     elsif (my $pp = eval { start_pushpin() }) { push @targets, ['pushpin', $pp, 'pushpin'] }
     else { skip('b(pushpin)', "does not start: $@") }
@@ -832,13 +835,13 @@ sub part_b {
             my $paused;
             if (my $cpid = $stack->{procs}{consumer}) {
                 my $d = time_drain('cdc-public-rounds', 1e12, 60);
-                if ($d->{left}) {
-                    note "b: consumer still has $d->{left} queued";
-                    # A baseline run does not need the consumer: stop it from taking CPU meanwhile.
-                    if ($via ne 'jetstream') { kill 'STOP', $cpid; $paused = $cpid }
-                }
+                note "b: consumer still has $d->{left} queued" if $d->{left};
+                # A baseline run does not need the consumer: stop it from taking CPU meanwhile
+                # (and from taking the forwarder's rounds, which it catches up on after).
+                if ($via ne 'jetstream' && ($d->{left} || $via eq 'forward')) { kill 'STOP', $cpid; $paused = $cpid }
             }
-            my $resume = sub { kill 'CONT', $paused if $paused };
+            my $forwarder = $via eq 'forward' ? start_forwarder($srv, "bench-forwarder-$rate") : undef;
+            my $resume = sub { stop_forwarder($forwarder) if $forwarder; kill 'CONT', $paused if $paused };
             my ($paths, $protocols) = subscribers($srv, "b($label)") or do { $resume->(); next };
             my $conns = $P{latency_conns};
             my $first = $next_id;
@@ -866,8 +869,9 @@ sub part_b {
                 row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms',
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     lat => $c->{messages} ? $c->{latency_us} : undef,
-                    note => sprintf('%s: %d/%d delivered%s%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
-                                    unstamped($c), late_note($c->{late}), pub_note($r->{pub}), aof_note($aof),
+                    note => sprintf('%s: %d/%d delivered%s%s%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
+                                    unstamped($c), late_note($c->{late}), pub_note($r->{pub}), forwarder_note($forwarder),
+                                    aof_note($aof),
                                     $c->{first_error} ? "; $c->{first_error}" : '',
                                     $stages ? '; ' . stages_note($stages, $window) : ''));
             }
@@ -890,6 +894,15 @@ sub part_b {
             . ($p ? "$p->{note} — " : '') . 'baseline ' . pushpin_note() . ", $row->{note}";
         ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
     }
+    # A forwarder row shows the pipeline's figure beside the simplest consumer's.
+    for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'forwarder' } @rows) {
+        my $p = $same->($row, 'pipeline');
+        my ($ds, $fw) = ($p && $p->{lat}, $row->{lat});
+        $row->{case} .= ' vs JetStream forwarder';
+        $row->{note} = ($ds && $fw ? ratio_note([map { [$_, $ds->{$_}, $fw->{$_}] } qw(p50 p99 max)], 'forwarder') . '; ' : '')
+            . 'baseline ' . $row->{note};
+        ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
+    }
     # Pair each pipeline row with the bare row of the same protocol and rate.
     for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'pipeline' } @rows) {
         my $b = $same->($row, 'bare');
@@ -905,10 +918,34 @@ sub part_b {
     }
 }
 
+# The simplest consumer (datastream-bench-noop --forward) on a durable of its own that starts
+# at the stream's next message; returns once JetStream has the durable.
+sub start_forwarder {
+    my ($srv, $durable) = @_;
+    my $pid = spawn_to("$dir/$durable.out", "$dir/$durable.log", $EXE{noop}, '--url', $stack->nats_url('consumer'),
+                       '--durable', $durable, '--idle-ms', 3_600_000, '--forward', "http://127.0.0.1:$srv->{pub}/pub");
+    DataStream::Stack::wait_until("durable $durable", sub { defined durable_lag($durable) }, 20);
+    return { pid => $pid, out => "$dir/$durable.out" };
+}
+
+sub stop_forwarder {
+    my ($f) = @_;
+    kill 'INT', $f->{pid};
+    wait_pid($f->{pid}, 10);
+    $f->{result} = last_json(slurp($f->{out})) // {};
+}
+
+sub forwarder_note {
+    my ($f) = @_;
+    return '' unless $f;
+    my $r = $f->{result} // {};
+    return sprintf '; forwarded %s, %s POST errors', $r->{forwarded} // '?', $r->{forward_errors} // '?';
+}
+
 # datastream-bench-pub's options for a target: JetStream, an nchan publisher, Pushpin.
 sub publisher_target {
     my ($via, $srv) = @_;
-    return ('--nats', $nats_url) if $via eq 'jetstream';
+    return ('--nats', $nats_url) if $via eq 'jetstream' || $via eq 'forward';
     return ('--pushpin', $srv->{zmq}) if $via eq 'pushpin';
     return ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
 }
@@ -1404,6 +1441,8 @@ for my $r (@rows) {
 }
 $md .= "\nBaselines: a = `datastream-bench-noop` (fetch + ack, same batch) on the same backlog; "
     . "b, c = bare nchan (same nginx and nchan, no module, memory storage) fed by `datastream-bench-pub --nchan`; "
+    . "b rows \"vs JetStream forwarder\" = the same JetStream publisher and bare nchan with the simplest consumer between "
+    . "them (`datastream-bench-noop --forward`: fetch, POST each envelope as it is, ack), Data Stream / forwarder ratios in their notes; "
     . ($pushpin_why ? '' : "b, c rows \"vs Pushpin\" = the peer product " . pushpin_note() . " fed the same round "
        . "objects by `datastream-bench-pub --pushpin`, Data Stream / Pushpin ratios in their notes; ")
     . "d = the same bytes as a static file from the bare nginx; "

@@ -4,9 +4,15 @@
  * deliver all, same ack wait and max ack pending), fetch batches of the same
  * size, ack every message without waiting. No decoding, no Redis, no nchan.
  *
+ * With --forward it is also the floor of any consumer's live path: each fetched
+ * message is POSTed as it is (pipelined, one POST per message) to an nchan
+ * publisher, and the batch is acked once nchan has answered all of it. It then
+ * starts at the stream's new messages, like a consumer that is already caught up.
+ *
  * Stops after --expect messages or --idle-ms without a message; prints one
  * JSON line with the count, the time from the first to the last message and
  * its peak RSS. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +23,8 @@
 #include <sys/resource.h>
 
 #include <nats/nats.h>
+
+#include "http_publish.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -40,7 +48,9 @@ usage(FILE *out)
         "  --fetch-timeout-ms T  (default 1000, like FETCH_TIMEOUT_MS)\n"
         "  --max-ack-pending N   (default 1000, like MAX_ACK_PENDING)\n"
         "  --expect N         stop after N messages (default 0 = until idle)\n"
-        "  --idle-ms T        stop after T ms without a message (default 3000)\n");
+        "  --idle-ms T        stop after T ms without a message (default 3000)\n"
+        "  --forward URL      POST each message to the nchan publisher URL/CHANNELS before the ack\n"
+        "  --channels C       channels of --forward (default game.crash,type.crash)\n");
 }
 
 static int
@@ -66,12 +76,17 @@ main(int argc, char **argv)
         { "max-ack-pending", required_argument, NULL, 'a' },
         { "expect", required_argument, NULL, 'e' },
         { "idle-ms", required_argument, NULL, 'i' },
+        { "forward", required_argument, NULL, 'f' },
+        { "channels", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char       *url = getenv("NATS_URL") ? getenv("NATS_URL") : "nats://127.0.0.1:4222";
     const char       *stream = "DebeziumStream", *subject = "datastream.public.rounds";
     const char       *durable = "bench-noop";
+    const char       *forward = NULL, *channels = "game.crash,type.crash";
+    http_t            http = { .fd = -1 };
+    http_counts_t     posted = { 0, 0, 0 };
     long long         batch = 64, fetch_ms = 1000, max_ack_pending = 1000, expect = 0, idle_ms = 3000;
     int               opt;
     natsConnection   *nc = NULL;
@@ -97,12 +112,15 @@ main(int argc, char **argv)
         case 'a': if (num(optarg, 1, 1000000, &max_ack_pending)) goto bad; break;
         case 'e': if (num(optarg, 0, INT64_MAX, &expect)) goto bad; break;
         case 'i': if (num(optarg, 10, 3600000, &idle_ms)) goto bad; break;
+        case 'f': forward = optarg; break;
+        case 'c': channels = optarg; break;
         case 'h': usage(stdout); return 0;
         default: goto bad;
         }
     }
-    if (optind != argc) goto bad;
-    if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR) {
+    if (optind != argc || (forward && parse_http_url(&http, forward) != 0)) goto bad;
+    if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR
+        || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"signal handlers\"}\n");
         return 1;
     }
@@ -116,7 +134,7 @@ main(int argc, char **argv)
         cc.Durable = durable;
         cc.FilterSubject = subject;
         cc.AckPolicy = js_AckExplicit;
-        cc.DeliverPolicy = js_DeliverAll;
+        cc.DeliverPolicy = forward ? js_DeliverNew : js_DeliverAll;
         cc.AckWait = 30LL * 1000 * 1000 * 1000;
         cc.MaxDeliver = 1000;
         cc.MaxAckPending = max_ack_pending;
@@ -141,6 +159,12 @@ main(int argc, char **argv)
 
         s = natsSubscription_Fetch(&list, sub, (int) batch, fetch_ms, &jerr);
         if (s == NATS_OK) {
+            for (int i = 0; forward && i < list.Count; i++) {
+                if (http_post(&http, channels, natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]),
+                              &posted) != 0)
+                    posted.errors++;
+            }
+            if (forward && http_collect(&http, 0, &posted) != 0) http_reset(&http, &posted);
             for (int i = 0; i < list.Count; i++) {
                 if (natsMsg_Ack(list.Msgs[i], NULL) != NATS_OK) ack_errors++;
             }
@@ -161,10 +185,12 @@ main(int argc, char **argv)
         double        secs = (double) (last_ms - first_ms) / 1000.0;
         long          rss = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
         printf("{\"tool\":\"datastream-bench-noop\",\"messages\":%lld,\"ack_errors\":%lld,\"seconds\":%.3f,"
-               "\"msgs_per_s\":%.1f,\"rss_kb\":%ld,\"batch\":%lld}\n",
-               got, ack_errors, secs, secs > 0 ? (double) got / secs : 0.0, rss, batch);
+               "\"msgs_per_s\":%.1f,\"rss_kb\":%ld,\"batch\":%lld,\"forwarded\":%lld,\"forward_errors\":%lld}\n",
+               got, ack_errors, secs, secs > 0 ? (double) got / secs : 0.0, rss, batch,
+               posted.delivered + posted.created, posted.errors);
     }
 out:
+    if (http.fd >= 0) (void) close(http.fd);
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);

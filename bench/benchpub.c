@@ -370,7 +370,7 @@ main(int argc, char **argv)
             } else {
                 int cn = snprintf(channels, sizeof(channels), "game.%s,type.%s", g->slug, g->type);
                 if (cn < 0 || (size_t) cn >= sizeof(channels)) { errors++; continue; }
-                if (http_post(&http, channels, msg, n, &hc) != 0) { errors++; continue; }
+                if (http_post(&http, channels, msg, n, &hc) != 0) continue;    /* in hc.errors */
             }
         } else {
             long long lsn = due * 4 + (i & 3);

@@ -131,17 +131,24 @@ http_post(http_t *h, const char *channels, const char *body, int blen, http_coun
         h->fd = -1;
     }
     if (h->fd < 0) {
-        if (http_connect(h) != 0) return -1;
+        if (http_connect(h) != 0) {
+            n->errors++;
+            return -1;
+        }
         h->sent_on_conn = 0;
     }
     len = snprintf(req, sizeof(req),
                    "POST %s/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                    "Content-Length: %d\r\n\r\n%.*s", h->path, channels, h->host, blen, blen, body);
-    if (len < 0 || (size_t) len >= sizeof(req)) return -1;
+    if (len < 0 || (size_t) len >= sizeof(req)) {
+        n->errors++;
+        return -1;
+    }
     while (off < (size_t) len) {
         ssize_t w = send(h->fd, req + off, (size_t) len - off, MSG_NOSIGNAL);
         if (w <= 0) {
             http_reset(h, n);
+            n->errors++;    /* this one was not outstanding yet */
             return -1;
         }
         off += (size_t) w;

@@ -29,7 +29,8 @@ typedef struct {
 /* http://HOST:PORT[/PATH]; 0 or -1 when the URL is not of that form. */
 int  parse_http_url(http_t *h, const char *url);
 int  http_connect(http_t *h);
-/* POSTs body to PATH/channels, keeping at most PIPELINE requests unanswered. */
+/* POSTs body to PATH/channels, keeping at most PIPELINE requests unanswered; -1 when it
+ * failed, a failed request counted in n->errors once, as is every answer but 201 and 202. */
 int  http_post(http_t *h, const char *channels, const char *body, int blen, http_counts_t *n);
 /* Reads answers; blocks until at most `keep` requests are outstanding. */
 int  http_collect(http_t *h, int keep, http_counts_t *n);

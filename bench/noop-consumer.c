@@ -159,11 +159,10 @@ main(int argc, char **argv)
 
         s = natsSubscription_Fetch(&list, sub, (int) batch, fetch_ms, &jerr);
         if (s == NATS_OK) {
-            for (int i = 0; forward && i < list.Count; i++) {
-                if (http_post(&http, channels, natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]),
-                              &posted) != 0)
-                    posted.errors++;
-            }
+            /* A failed POST is counted in posted.errors; its message is acked all the same. */
+            for (int i = 0; forward && i < list.Count; i++)
+                (void) http_post(&http, channels, natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]),
+                                 &posted);
             if (forward && http_collect(&http, 0, &posted) != 0) http_reset(&http, &posted);
             for (int i = 0; i < list.Count; i++) {
                 if (natsMsg_Ack(list.Msgs[i], NULL) != NATS_OK) ack_errors++;

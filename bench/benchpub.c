@@ -29,7 +29,8 @@
 #include "http_publish.h"
 #include "wall_clock.h"
 
-#define MSG_MAX 4096
+/* A round object goes to nchan as one POST body: no larger than http_post sends. */
+#define MSG_MAX HTTP_PUBLISH_BODY_MAX
 
 typedef struct {
     int         id;

@@ -85,7 +85,6 @@ http_take_answer(http_t *h, int *status)
     return 1;
 }
 
-
 int
 http_collect(http_t *h, int keep, http_counts_t *n)
 {

@@ -348,7 +348,7 @@ up() {
     log "consumer (metrics on 127.0.0.1:$metrics_port)"
     NATS_URL="nats://127.0.0.1:$nats_port" NATS_USER=consumer NATS_PASSWORD="$DS_NATS_CONSUMER_PASSWORD" \
     REDIS_URL="$redis_url" CREATE_STREAM=1 \
-    PUBLISH_URL="http://127.0.0.1:$DS_PUBLISH_PORT/pub" METRICS_PORT="$metrics_port" \
+    METRICS_PORT="$metrics_port" \
         "$BUILD/bin/datastream-consumer" > "$STATE/logs/consumer.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "$metrics_port" consumer

@@ -4,7 +4,7 @@
 # Usually called through bench/run.sh (./auto-build.sh bench [--quick]).
 #
 #   a  consumer throughput: drain a JetStream backlog; baseline: a consumer that only fetches and acks
-#      then the same drain with 2 consumer replicas, and with nchan's storage on a Redis of its own / a Redis Cluster
+#      then the same drain with 2 consumer replicas
 #   b  end-to-end latency JetStream -> WebSocket / SSE at several rates; baseline: bare nchan,
 #      and the peer product Pushpin fed the same messages (Data Stream / Pushpin in the notes)
 #   c  fan-out to 1k..10k WebSocket subscribers; baseline: bare nchan (no module), and Pushpin
@@ -317,15 +317,14 @@ sub ratio_note {
 }
 
 my $template_patched;
-sub start_full_nginx {    # %env: render variables besides the stack's (DS_NCHAN_REDIS_URL)
-    my (%env) = @_;
+sub start_full_nginx {
     my $log_off = -s "$dir/nginx/error.log" // 0;
-    my $http = eval { $stack->start_nginx(workers => $P{workers}, env => \%env) };
+    my $http = eval { $stack->start_nginx(workers => $P{workers}) };
     if (!$http && $@ =~ /pcre2?_compile\(\) failed: missing closing parenthesis/) {
         # A regex with {m,n} must be quoted in nginx.conf. Until the template
         # quotes it, measure it with only that quoting added (nothing else changes).
         $template_patched = 1;
-        $http = start_patched_template(%env);
+        $http = start_patched_template();
     }
     die $@ unless $http;
     # A worker that crashes at start leaves the master listening: ask a worker.
@@ -342,7 +341,6 @@ sub start_full_nginx {    # %env: render variables besides the stack's (DS_NCHAN
 
 # What Stack::start_nginx does, with regex locations quoted.
 sub start_patched_template {
-    my (%extra) = @_;
     my $run  = "$dir/nginx";
     my $http = $stack->port('nginx_http');
     my %env = (
@@ -350,7 +348,7 @@ sub start_patched_template {
         DS_REDIS_PORT => $stack->port('redis'), DS_NGINX_WORKERS => $P{workers},
         DS_NGINX_ERROR_LOG => "$run/error.log", DS_NGINX_ACCESS_LOG => "$run/access.log",
         DS_NGINX_LOG_LEVEL => 'info', DS_AUTH => 'on', DS_DATASTREAM_MODULE => $EXE{module},
-        DS_DASHBOARD_CONFIG => "$run/dashboard-config.js", %extra,
+        DS_DASHBOARD_CONFIG => "$run/dashboard-config.js",
     );
     local @ENV{ keys %env } = values %env;
     local $ENV{DATASTREAM_TOKEN_SECRET} = $stack->token_secret;
@@ -482,29 +480,22 @@ sub time_drain {
 # ---------------------------------------------------------------- a: consumer throughput
 
 # CPU seconds the servers of the pipeline have used so far: where a drain's time went.
-# Every Redis counts apart: the read model's ('redis') and, in part a's scale-out rows,
-# nchan's own or each node of nchan's cluster.
 sub server_cpu {
     my @nginx = $full ? nginx_workers($full->{run}) : ();
     my $procs = $stack->{procs};
-    return { redis => { map { $_ => proc_cpu($procs->{$_}) } grep { /^redis/ } keys %$procs },
-             nats => proc_cpu($procs->{nats}), nginx => sample_procs(@nginx)->{cpu} };
+    return { redis => proc_cpu($procs->{redis}), nats => proc_cpu($procs->{nats}),
+             nginx => sample_procs(@nginx)->{cpu} };
 }
 
-# What the servers spent since $before; a Redis started meanwhile counts from its start.
 sub server_cpu_used {
     my ($before) = @_;
     my $now = server_cpu();
-    return { redis => { map { $_ => $now->{redis}{$_} - ($before->{redis}{$_} // 0) } keys %{ $now->{redis} } },
-             map { $_ => $now->{$_} - $before->{$_} } qw(nats nginx) };
+    return { map { $_ => $now->{$_} - $before->{$_} } qw(redis nats nginx) };
 }
 
 sub server_cpu_note {
     my ($used) = @_;
-    my @redis = sort keys %{ $used->{redis} };    # the read model's 'redis' first
-    my $redis = @redis == 1 ? sprintf('%.1f s', $used->{redis}{ $redis[0] })
-        : join ' + ', map { sprintf '%.1f s (%s)', $used->{redis}{$_}, $_ eq 'redis' ? 'read model' : s/^redis-//r } @redis;
-    return sprintf('Redis CPU %s, NATS %.1f s, nginx %.1f s', $redis, $used->{nats}, $used->{nginx});
+    return sprintf('Redis CPU %.1f s, NATS %.1f s, nginx %.1f s', @$used{qw(redis nats nginx)});
 }
 
 # Every backlog of part a is rounds never seen before, so each drain does the full work.
@@ -603,60 +594,6 @@ sub part_a_replicas {
         baseline => $single_rate,
         note => sprintf('baseline: 1 replica above; CPU %.1f + %.1f s, RSS %d + %d KiB; %s%s', @{ $d->{cpu_s} },
                         @{ $d->{rss_kb} }, server_cpu_note($d->{servers}), not_drained($d)));
-}
-
-# Redis is the ceiling of the drain (docs/design.md, "Capacity model"). nchan's storage is
-# the part of its work that can leave the read model's Redis: the same drain with it on a
-# Redis of its own and on a Redis Cluster of 3 primaries, against one Redis for both
-# measured again just before (the read model and the stream have grown since part a's row).
-sub part_a_redis_split {
-    my ($n, $first_rate) = @_;
-    return skip('a', 'Redis scale-out rows: nchan runs with Redis storage only in the shipped configuration')
-        unless $have_module && $api_key;
-    my $one;
-    for my $case (['one Redis for the read model and nchan, again', undef],
-                  ['nchan storage on its own Redis',
-                   sub { 'redis://127.0.0.1:' . $stack->start_redis(name => 'redis-nchan', args => \@REDIS_AOF) }],
-                  ['nchan storage on a Redis Cluster of 3 primaries', \&start_nchan_cluster]) {
-        my ($label, $start) = @$case;
-        note "a: backlog of $n more round inserts, $label";
-        publish_backlog($n);
-        my $d = eval { nchan_storage($start && $start->()); drain($n, 'consumer') };
-        my $why = $@;
-        nchan_storage(undef) if $start;    # parts b to f measure the shipped configuration
-        $stack->stop_redis($_) for grep { /^redis-/ } keys %{ $stack->{procs} };
-        return skip('a', "$label: $why") unless $d;
-        raw(a_redis_split => { case => $label, %$d });
-        row(part => 'a', case => "drain $n rounds, $label", metric => 'events/s', value => $d->{rate},
-            baseline => $one // $first_rate,
-            note => sprintf('baseline: %s; consumer CPU %.1f s; %s%s', $one ? 'one Redis, again' : 'first drain above',
-                            $d->{cpu_s}[0], server_cpu_note($d->{servers}), not_drained($d)));
-        $one //= $d->{rate};
-    }
-}
-
-# Three redis-server primaries on loopback, each with its port, directory and the read
-# model's persistence, made one cluster; nchan is given one node and discovers the others.
-sub start_nchan_cluster {
-    my @ports = map { $stack->start_redis(name => "redis-nchan-shard$_", args => ['--cluster-enabled', 'yes', @REDIS_AOF]) } 1 .. 3;
-    my $pid = spawn_to("$dir/redis-cluster-create.out", "$dir/redis-cluster-create.log", 'redis-cli', '--cluster', 'create',
-                       (map { "127.0.0.1:$_" } @ports), '--cluster-replicas', 0, '--cluster-yes');
-    wait_pid($pid, 30) == 0 or die "redis-cli --cluster create failed: " . slurp("$dir/redis-cluster-create.log") . "\n";
-    for my $port (@ports) {
-        DataStream::Stack::wait_until("cluster state ok on :$port",
-                                      sub { `redis-cli -p $port cluster info` =~ /^cluster_state:ok/m }, 20);
-    }
-    return "redis://127.0.0.1:$ports[0]";
-}
-
-# Restarts the shipped nginx with nchan's storage at $url (undef: the read model's Redis,
-# as shipped) and waits until nchan stores a publication: before that, it answers 503.
-sub nchan_storage {
-    my ($url) = @_;
-    $stack->stop_nginx('nginx');
-    $full = start_full_nginx($url ? (DS_NCHAN_REDIS_URL => $url) : ());
-    DataStream::Stack::wait_until('nchan storing publications', sub {
-        $http->post("http://127.0.0.1:$full->{pub}/pub/bench.ready", { content => '{}' })->{success} }, 20);
 }
 
 # ---------------------------------------------------------------- load client runs
@@ -1396,15 +1333,11 @@ sub esc { my $t = shift; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t }
 
 # ---------------------------------------------------------------- main
 
-# f after d: its rows would otherwise land in the histories that part d reads. Part a's Redis
-# scale-out drains come last of all: three more backlogs in the read model (and the AOF
-# rewrite they set off) would otherwise weigh on every part after a.
-my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d, f => \&part_f,
-             a_redis => sub { part_a_redis_split($P{backlog}, ($data{a}{consumer} // {})->{rate}) });
-for my $p (qw(a b c d f a_redis)) {
-    next unless index($opt{only}, substr($p, 0, 1)) >= 0;
-    next if $p eq 'a_redis' && !($data{a}{consumer} // {})->{rate};
-    eval { $parts{$p}->(); 1 } or skip(substr($p, 0, 1), "failed: $@");
+# f after d: its rows would otherwise land in the histories that part d reads.
+my %parts = (a => \&part_a, b => \&part_b, c => \&part_c, d => \&part_d, f => \&part_f);
+for my $p (qw(a b c d f)) {
+    next unless index($opt{only}, $p) >= 0;
+    eval { $parts{$p}->(); 1 } or skip($p, "failed: $@");
 }
 # The table keeps the parts in order, whenever each row was measured.
 my %order = (a => 0, b => 1, c => 2, d => 3, e => 4, f => 5);

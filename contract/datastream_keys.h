@@ -33,7 +33,7 @@ typedef enum {
  * nchan's Redis storage (not ours, nchan 1.3.6's layout): a channel's hash is
  * "{channel:/<channel id>}", its message ids "...}:messages" (newest first), each message
  * "...}:msg:<message id>" with the body in field data.  The module reads a channel's newest
- * message id, the consumer whether a round is stored already.
+ * message id; the consumer writes the messages (consumer/src/lua/lib/nchan_storage.lua).
  */
 #define DATASTREAM_NCHAN_CHANNEL_KEY  "{channel:/"
 

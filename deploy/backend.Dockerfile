@@ -52,7 +52,7 @@ ENV DS_NGINX_CONF_DIR=/etc/datastream/nginx \
     DS_PUBLISH_PORT=3001
 
 USER 10001:10001
-EXPOSE 3000 3001
+EXPOSE 3000
 # nginx: SIGQUIT = graceful shutdown (SIGTERM would be a fast one).
 STOPSIGNAL SIGQUIT
 ENTRYPOINT ["/usr/local/bin/datastream-backend-entrypoint"]

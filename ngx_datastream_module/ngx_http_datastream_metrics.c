@@ -236,7 +236,7 @@ typedef struct {
 
 static const ds_nchan_figure_t  ds_nchan_figures[] = {
     { "total published messages", "datastream_nchan_published_messages_total",
-      "counter", "Messages published to nchan channels." },
+      "counter", "Messages posted to this instance's nchan publisher." },
     { "stored messages", "datastream_nchan_stored_messages", "gauge",
       "Messages held in nchan channel buffers." },
     { "channels", "datastream_nchan_channels", "gauge", "Active nchan channels." },

@@ -15,11 +15,10 @@
  * rounds". The previous id is known from the stream's start (the id it
  * resumed from, or the channel's newest when it began) and from every
  * message since.
- * A consumer that never got nchan's answer looks for the rounds in nchan's
- * storage before it publishes them again; where it cannot tell (nchan on
- * memory storage), a round whose bytes equal one of the stream's last
- * DS_UNBATCH_SEEN is not sent twice (an SSE event left without data still moves the client's
- * id; a WebSocket frame is dropped whole).
+ * The consumer publishes each round once; a message posted by hand may
+ * repeat one, so a round whose bytes equal one of the stream's last
+ * DS_UNBATCH_SEEN is not sent twice (an SSE event left without data still
+ * moves the client's id; a WebSocket frame is dropped whole).
  * A message of one round passes unchanged. Output points into nchan's
  * buffers, which nchan keeps until everything is written (r->out empty);
  * the filter's own buffers are recycled per request, so a long-lived

@@ -11,14 +11,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DS_PUBLISH_PORT:=3001}"
 : "${DS_REDIS_HOST:=127.0.0.1}"
 : "${DS_REDIS_PORT:=6379}"
-# nchan's storage (channels, stored messages) may live on a Redis of its own or
-# on a Redis Cluster (any node's URL; nchan finds the others), which takes its
-# cost off the read model's Redis thread (bench part a). Not for deployments
-# yet: the module still looks up a fresh subscriber's start (`current_message`
-# of nchan's channel hash) on DS_REDIS_*, finds nothing there and starts the
-# subscriber from the oldest stored message, a replay of the channel's buffer
-# ("Capacity model" in docs/design.md).
-: "${DS_NCHAN_REDIS_URL:=redis://$DS_REDIS_HOST:$DS_REDIS_PORT}"
 : "${DS_REDIS_PREFIX:=ds:}"
 : "${DS_AUTH:=on}"
 : "${DS_TOKEN_SECRET_ENV:=DATASTREAM_TOKEN_SECRET}"
@@ -32,7 +24,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DS_NCHAN_MODULE:=/usr/lib/nginx/modules/ngx_nchan_module.so}"
 : "${DS_DATASTREAM_MODULE:=/usr/lib/nginx/modules/ngx_http_datastream_module.so}"
 : "${DS_NCHAN_SHM_SIZE:=128M}"
-: "${DS_NCHAN_REDIS_STORAGE_MODE:=distributed}"
 # Each subscriber holds one descriptor; ask for as many as the hard limit allows.
 if [ -z "${DS_NGINX_RLIMIT_NOFILE:-}" ]; then
     DS_NGINX_RLIMIT_NOFILE=$(ulimit -Hn)
@@ -41,6 +32,8 @@ fi
 : "${DS_HISTORY_CACHE:=8m}"
 : "${DS_NCHAN_BUFFER_LENGTH:=1000}"
 : "${DS_NCHAN_MESSAGE_TIMEOUT:=1h}"
+# For messages posted to the internal publisher by hand; the consumer's rounds keep
+# NCHAN_BUFFER_LENGTH and NCHAN_MESSAGE_TIMEOUT of its own environment (the same defaults).
 # An SSE stream ends after at most this long (three quarters of it at the least, drawn per
 # stream) and the client resumes with Last-Event-ID; 0 lets streams live as long as their
 # clients (docs/streaming.md, "Stream lifetime").

@@ -34,10 +34,11 @@ static const var_spec vars[] = {
     TEXT("NATS_PASSWORD", "", nats_password, "password of NATS_USER"),
     TEXT("REDIS_URL", "redis://127.0.0.1:6379/0", redis_url, "Redis, redis://host:port[/db]"),
     TEXT("REDIS_PREFIX", "ds:", redis_prefix, "prefix of every Redis key"),
-    TEXT("PUBLISH_URL", "http://127.0.0.1:3001/pub", publish_url,
-         "nchan publisher base URL (http only); channels are appended as /game.<slug>, /type.<type>"),
-    INT("PUBLISH_CONNECTIONS", "4", publish_connections, 1, DSC_PUBLISH_CONNECTIONS_MAX,
-        "keep-alive connections to nchan used in parallel (a batch's channels spread over them)"),
+    INT("NCHAN_BUFFER_LENGTH", "1000", nchan_buffer_length, 1, 100000,
+        "messages each nchan channel keeps for resuming subscribers (written into nchan's "
+        "storage on REDIS_URL)"),
+    INT("NCHAN_MESSAGE_TIMEOUT", "3600", nchan_message_timeout_s, 1, 31536000,
+        "seconds an nchan message is kept for resuming subscribers"),
     TEXT("PREFIX", "datastream", prefix, "Debezium topic prefix: subjects <PREFIX>.public.rounds|games"),
     TEXT("STREAM", "DebeziumStream", stream, "JetStream stream holding the change events"),
     TEXT("DURABLE_ROUNDS", "cdc-public-rounds", durable_rounds, "durable pull consumer for rounds"),
@@ -156,22 +157,6 @@ static int parse_redis_url(dsc_config_t *cfg, char *err, size_t err_size)
     return 0;
 }
 
-static int parse_publish_url(dsc_config_t *cfg, char *err, size_t err_size)
-{
-    const char *rest = split_url(cfg->publish_url, "http://", cfg->publish_host,
-                                 sizeof cfg->publish_host, &cfg->publish_port);
-    if (!rest || (*rest && *rest != '/')) {
-        snprintf(err, err_size, "PUBLISH_URL: '%s' is not http://host:port/path", cfg->publish_url);
-        return -1;
-    }
-    size_t n = strlen(rest);
-    while (n > 0 && rest[n - 1] == '/')
-        n--;
-    memcpy(cfg->publish_path, rest, n);
-    cfg->publish_path[n] = '\0';
-    return 0;
-}
-
 static bool subject_token_valid(const char *s)
 {
     if (!*s)
@@ -230,7 +215,7 @@ int dsc_config_load(dsc_config_t *cfg, char *err, size_t err_size)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (load_var(cfg, &vars[i], err, err_size) != 0)
             return -1;
-    if (parse_redis_url(cfg, err, err_size) != 0 || parse_publish_url(cfg, err, err_size) != 0)
+    if (parse_redis_url(cfg, err, err_size) != 0)
         return -1;
     if (!subject_token_valid(cfg->prefix)) {
         snprintf(err, err_size, "PREFIX: '%s' must be one subject token [A-Za-z0-9_-]+", cfg->prefix);

@@ -10,7 +10,6 @@
 
 #define DSC_HOST_MAX 256
 #define DSC_TEXT_MAX 512
-#define DSC_PUBLISH_CONNECTIONS_MAX 16
 
 typedef struct {
     char nats_url[DSC_TEXT_MAX];
@@ -22,11 +21,8 @@ typedef struct {
     int redis_port;
     int redis_db;
     char redis_prefix[DATASTREAM_REDIS_PREFIX_MAX + 1];
-    char publish_url[DSC_TEXT_MAX];
-    char publish_host[DSC_HOST_MAX];
-    int publish_port;
-    char publish_path[DSC_TEXT_MAX];
-    int64_t publish_connections;
+    int64_t nchan_buffer_length;
+    int64_t nchan_message_timeout_s;
     char prefix[DSC_TEXT_MAX];
     char stream[DSC_TEXT_MAX];
     char durable_rounds[DSC_TEXT_MAX];

@@ -50,11 +50,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (strcmp(url, "/readyz") == 0) {
         bool nats = dsc_nats_connected(s->nats);
         bool redis = dsc_metrics_dependency(DSC_DEP_REDIS);
-        bool publisher = dsc_metrics_dependency(DSC_DEP_PUBLISHER);
-        char body[128];
-        snprintf(body, sizeof body, "{\"nats\":%s,\"redis\":%s,\"publisher\":%s}",
-                 nats ? "true" : "false", redis ? "true" : "false", publisher ? "true" : "false");
-        return reply(conn, nats && redis && publisher ? 200 : 503, json, body, false);
+        char body[64];
+        snprintf(body, sizeof body, "{\"nats\":%s,\"redis\":%s}", nats ? "true" : "false",
+                 redis ? "true" : "false");
+        return reply(conn, nats && redis ? 200 : 503, json, body, false);
     }
     if (strcmp(url, "/metrics") == 0) {
         char *text = dsc_metrics_render();

@@ -7,7 +7,6 @@
 #include "process_games.h"
 #include "process_rounds.h"
 #include "settle.h"
-#include "sink_nchan.h"
 #include "sink_redis.h"
 #include "source_jetstream.h"
 #include "worker.h"
@@ -28,7 +27,6 @@ typedef struct {
     const dsc_config_t *cfg;
     dsc_rounds_stage_t *stage;
     dsc_redis_t *redis;    /* the fetch thread's connection */
-    dsc_nchan_t *nchan;
     double next_probe;
     double next_lag;
 } rounds_worker_state;
@@ -60,7 +58,6 @@ static void rounds_tick(void *stage, dsc_source_t *source)
         dsc_metrics_set_dependency(DSC_DEP_REDIS, redis_up);
         if (redis_up)
             dsc_metrics_set_redis_memory(used, max);
-        dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, dsc_nchan_probe(w->nchan) == 0);
     }
     if (now >= w->next_lag && dsc_nats_connected(source->nats)) {
         w->next_lag = now + (double)w->cfg->lag_refresh_ms / 1000.0;
@@ -103,21 +100,19 @@ static int run(const dsc_config_t *cfg)
     dsc_http_status_t *status = dsc_http_status_start(cfg, &nats);
     dsc_redis_t *rounds_redis = dsc_redis_new(cfg), *publish_redis = dsc_redis_new(cfg);
     dsc_redis_t *games_redis = dsc_redis_new(cfg);
-    dsc_nchan_t *nchan = dsc_nchan_new(cfg);
     dsc_source_t rounds_src, games_src;
     dsc_source_init(&rounds_src, cfg, &nats, cfg->durable_rounds, "rounds");
     dsc_source_init(&games_src, cfg, &nats, cfg->durable_games, "games");
-    rounds_worker_state rstate = {cfg, NULL, rounds_redis, nchan, 0, 0};
+    rounds_worker_state rstate = {cfg, NULL, rounds_redis, 0, 0};
     dsc_games_stage_t gstage = {cfg, &nats, games_redis};
     dsc_worker_t workers[] = {
         {"games", &games_src, &gstage, process_games, NULL, NULL, &stopping, 0},
         {"rounds", &rounds_src, &rstate, process_rounds, rounds_tick, drain_rounds, &stopping, 0},
     };
     size_t started = 0;
-    if (!status || !rounds_redis || !publish_redis || !games_redis || !nchan)
+    if (!status || !rounds_redis || !publish_redis || !games_redis)
         goto out;
-    rstate.stage = dsc_rounds_stage_start(cfg, &stopping, &nats, rounds_redis, publish_redis,
-                                          nchan);
+    rstate.stage = dsc_rounds_stage_start(cfg, &stopping, &nats, rounds_redis, publish_redis);
     if (!rstate.stage)
         goto out;
     for (; started < sizeof workers / sizeof workers[0]; started++)
@@ -146,7 +141,6 @@ out:
     dsc_source_close(&rounds_src);
     dsc_source_close(&games_src);
     dsc_nats_close(&nats);   /* flushes the last acks */
-    dsc_nchan_free(nchan);
     dsc_redis_free(rounds_redis);
     dsc_redis_free(publish_redis);
     dsc_redis_free(games_redis);
@@ -171,9 +165,8 @@ int main(int argc, char **argv)
         dsc_log(DSC_LOG_ERROR, "signal setup failed", NULL);
         return 1;
     }
-    dsc_log(DSC_LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url_logged,
-            "nats_user", cfg.nats_user,
-            "redis_url", cfg.redis_url, "publish_url", cfg.publish_url, "stream", cfg.stream,
+    dsc_log(DSC_LOG_INFO, "starting", "{s:s, s:s, s:s, s:s, s:s}", "nats_url", cfg.nats_url_logged,
+            "nats_user", cfg.nats_user, "redis_url", cfg.redis_url, "stream", cfg.stream,
             "owner", cfg.owner);
     int rc = run(&cfg);
     nats_CloseAndWait(2000);

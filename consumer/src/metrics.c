@@ -11,9 +11,9 @@
 #define OP_ROWS (DATASTREAM_OP_COUNT + 1)
 static const char *const result_names[DSC_RESULT_COUNT] = {"applied", "skipped", "retried",
                                                            "dead_lettered", "ignored"};
-static const char *const sink_names[DSC_SINK_COUNT] = {"redis", "nchan", "nats", "dead_letter"};
+static const char *const sink_names[DSC_SINK_COUNT] = {"redis", "nats", "dead_letter"};
 static const char *const stage_names[DSC_STAGE_COUNT] = {
-    "fetch", "decode", "games_lookup", "redis_apply", "handoff_wait", "nchan", "nats",
+    "fetch", "decode", "games_lookup", "redis_apply", "handoff_wait", "nats",
     "redis_mark", "settle",
 };
 static const double buckets[] = {.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -30,7 +30,6 @@ static struct {
     double stage_seconds[DSC_STAGE_COUNT];
     uint64_t lease_waits;
     uint64_t coalesced;
-    uint64_t already_stored;
     int64_t lag;
     int64_t redis_used_memory;
     int64_t redis_maxmemory;
@@ -82,11 +81,6 @@ void dsc_metrics_lease_wait(void)
 void dsc_metrics_coalesced(size_t count)
 {
     add_count(&m.coalesced, count);
-}
-
-void dsc_metrics_already_stored(size_t count)
-{
-    add_count(&m.already_stored, count);
 }
 
 void dsc_metrics_set_lag(int64_t lag)
@@ -177,15 +171,10 @@ char *dsc_metrics_render(void)
                     "process held their round's publication lease.\n"
                     "# TYPE datastream_publication_lease_waits_total counter\n");
     line(&t, "datastream_publication_lease_waits_total %llu\n", (unsigned long long)m.lease_waits);
-    dsc_text_raw(&t, "# HELP datastream_publications_coalesced_total Publications dropped because "
-                    "a newer version of their round overtook them.\n"
+    dsc_text_raw(&t, "# HELP datastream_publications_coalesced_total NATS publications dropped "
+                    "because a newer version of their round overtook them.\n"
                     "# TYPE datastream_publications_coalesced_total counter\n");
     line(&t, "datastream_publications_coalesced_total %llu\n", (unsigned long long)m.coalesced);
-    dsc_text_raw(&t, "# HELP datastream_publications_already_stored_total Channels not published "
-                    "to again because nchan had stored an attempt whose answer was lost.\n"
-                    "# TYPE datastream_publications_already_stored_total counter\n");
-    line(&t, "datastream_publications_already_stored_total %llu\n",
-         (unsigned long long)m.already_stored);
     dsc_text_raw(&t, "# HELP datastream_stage_seconds_total Time spent in each stage of rounds batches.\n"
                     "# TYPE datastream_stage_seconds_total counter\n");
     for (int s = 0; s < DSC_STAGE_COUNT; s++)

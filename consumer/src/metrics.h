@@ -14,17 +14,18 @@ typedef enum {
 } dsc_result_e;
 
 typedef enum {
-    DSC_SINK_REDIS, DSC_SINK_NCHAN, DSC_SINK_NATS, DSC_SINK_DLQ, DSC_SINK_COUNT
+    DSC_SINK_REDIS, DSC_SINK_NATS, DSC_SINK_DLQ, DSC_SINK_COUNT
 } dsc_sink_e;
 
-typedef enum { DSC_DEP_REDIS, DSC_DEP_PUBLISHER, DSC_DEP_COUNT } dsc_dependency_e;
+typedef enum { DSC_DEP_REDIS, DSC_DEP_COUNT } dsc_dependency_e;
 
 /* Where rounds batches spend their time, summed per stage so that a throughput run shows the
- * bottleneck without a profiler. Fetch to handoff_wait run on the fetch thread (handoff_wait:
- * waiting for the previous batch to be published), nchan to settle on the publishing thread. */
+ * bottleneck without a profiler. Fetch to handoff_wait run on the fetch thread (redis_apply
+ * includes the publication to nchan; handoff_wait: waiting for the previous batch to be
+ * handed to the publishing thread), nats to settle on the publishing thread. */
 typedef enum {
     DSC_STAGE_FETCH, DSC_STAGE_DECODE, DSC_STAGE_GAMES_LOOKUP, DSC_STAGE_REDIS_APPLY,
-    DSC_STAGE_HANDOFF_WAIT, DSC_STAGE_NCHAN, DSC_STAGE_NATS, DSC_STAGE_REDIS_MARK, DSC_STAGE_SETTLE,
+    DSC_STAGE_HANDOFF_WAIT, DSC_STAGE_NATS, DSC_STAGE_REDIS_MARK, DSC_STAGE_SETTLE,
     DSC_STAGE_COUNT
 } dsc_stage_e;
 
@@ -41,8 +42,6 @@ void dsc_metrics_stage(dsc_stage_e stage, double seconds);
 void dsc_metrics_lease_wait(void);
 /* Publications dropped because a newer version of their round overtook them. */
 void dsc_metrics_coalesced(size_t count);
-/* Round channels found in nchan's storage after an attempt whose answer was lost. */
-void dsc_metrics_already_stored(size_t count);
 
 /* Returns a malloc'd exposition text, or NULL. */
 char *dsc_metrics_render(void);

@@ -32,15 +32,14 @@ struct dsc_rounds_stage_s {
     dsc_redis_t *apply_redis;   /* fetch thread only */
     dsc_games_cache_t *games;   /* fetch thread only */
     dsc_redis_t *publish_redis; /* publishing thread only */
-    dsc_nchan_t *nchan;         /* publishing thread only */
     double idle_since;  /* end of the previous batch: the next one's fetch time starts here */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     struct batch *handed;       /* the batch owned by the publishing thread, or NULL */
     /* Queued for the publishing thread, or NULL. While that thread is busy, the batches the
-     * fetch thread applies meanwhile join this one, so that they go out together: one nchan
-     * message per channel, one NATS flush, one record of publications for all of them. */
+     * fetch thread applies meanwhile join this one, so that they go out together: one NATS
+     * flush, one record of publications for all of them. */
     struct batch *waiting;
     bool stopping;
     bool gave_up;   /* publishing thread only: a batch was NAKed unpublished at shutdown */
@@ -50,12 +49,6 @@ typedef struct {
     dsc_delivery_t d;
     dsc_round_event_t ev;
     bool settled;
-    bool game_done;     /* nchan stored it in game.<slug>: a retry does not repeat it */
-    bool type_done;     /* the same for type.<type> */
-    /* An earlier attempt may have reached nchan without its answer reaching this process (a
-     * failed attempt, or a redelivery after a process that held the lease died): nchan's
-     * storage is asked before publishing it again. */
-    bool unsure;
     /* the row's game_slug / game_type were filled from the registry, not carried by the row */
     bool slug_pinned, type_pinned;
     char *json;
@@ -255,12 +248,8 @@ static int apply_all(batch *b)
         goto out;
     }
     dsc_metrics_set_dependency(DSC_DEP_REDIS, true);
-    for (size_t k = 0; k < n; k++) {
-        round_item *it = &b->items[index[k]];
-        it->apply = applies[k];
-        it->unsure = it->apply.status == DSC_APPLY_DUPLICATE
-                     && it->apply.publish == DSC_PUBLISH_OWED;
-    }
+    for (size_t k = 0; k < n; k++)
+        b->items[index[k]].apply = applies[k];
     wait_for_leases(b);
     rc = 0;
 out:
@@ -269,79 +258,16 @@ out:
     return rc;
 }
 
-/* The publication of an owed round, with the channels that already have it. */
-static dsc_publication_t publication_of(const round_item *it)
-{
-    return (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type, it->json,
-                               it->game_done, it->type_done};
-}
-
-/* Marks the channels that already hold an unsure round as done (nchan_stored.lua); -1 when
- * Redis could not tell: the attempt waits then, rather than risk a second copy. */
-static int settle_unsure(batch *b, dsc_publication_t *pubs, round_item **owner)
+/* Makes the NATS publications the batch still owes; 0 once all went out. A failed attempt is
+ * repeated whole: what it sent is unknown. */
+static int publish_owed(batch *b, dsc_publication_t *pubs, double *mark)
 {
     size_t n = 0;
     for (size_t i = 0; i < b->count; i++) {
-        round_item *it = &b->items[i];
-        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || !it->unsure)
-            continue;
-        pubs[n] = publication_of(it);
-        owner[n++] = it;
-    }
-    if (n == 0)
-        return 0;
-    if (dsc_redis_find_stored(b->st->publish_redis, pubs, n) != 0) {
-        dsc_metrics_sink_error(DSC_SINK_REDIS);
-        return -1;
-    }
-    size_t found = 0;
-    for (size_t k = 0; k < n; k++) {
-        found += (pubs[k].game_done && !owner[k]->game_done) + (pubs[k].type_done && !owner[k]->type_done);
-        owner[k]->game_done = pubs[k].game_done;
-        owner[k]->type_done = pubs[k].type_done;
-        owner[k]->unsure = false;
-    }
-    dsc_metrics_already_stored(found);
-    if (found > 0)
-        dsc_log(DSC_LOG_INFO, "publications found stored by an unanswered attempt, not repeated",
-                "{s:i, s:i}", "checked", (int)n, "found", (int)found);
-    return 0;
-}
-
-/* Makes the publications the batch still owes, nchan first, then NATS; 0 once all went out.
- * NATS gets the batch only after nchan took all of it, so that on both a round follows the
- * rounds before it. A failed NATS attempt is repeated whole: what it sent is unknown. */
-static int publish_owed(batch *b, dsc_publication_t *pubs, round_item **owner, double *mark)
-{
-    if (settle_unsure(b, pubs, owner) != 0)
-        return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < b->count; i++) {
-        round_item *it = &b->items[i];
-        if (it->settled || it->apply.publish != DSC_PUBLISH_OWED || (it->game_done && it->type_done))
-            continue;
-        pubs[n] = publication_of(it);
-        owner[n++] = it;
-    }
-    if (n > 0) {
-        int rc = dsc_nchan_publish(b->st->nchan, pubs, n);
-        dsc_metrics_set_dependency(DSC_DEP_PUBLISHER, rc == 0);
-        for (size_t k = 0; k < n; k++) {
-            owner[k]->game_done = pubs[k].game_done;
-            owner[k]->type_done = pubs[k].type_done;
-            owner[k]->unsure = !pubs[k].game_done || !pubs[k].type_done;
-        }
-        lap(DSC_STAGE_NCHAN, mark);
-        if (rc != 0) {
-            dsc_metrics_sink_error(DSC_SINK_NCHAN);
-            return -1;
-        }
-    }
-    n = 0;
-    for (size_t i = 0; i < b->count; i++) {
-        round_item *it = &b->items[i];
+        const round_item *it = &b->items[i];
         if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED)
-            pubs[n++] = publication_of(it);
+            pubs[n++] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type,
+                                            it->json};
     }
     if (n == 0)
         return 0;
@@ -458,18 +384,17 @@ static bool hold(dsc_rounds_stage_t *st, const batch *b, int ms)
     return !atomic_load(st->stop);
 }
 
-/* Publishes what is owed, retrying in place with a growing pause until it succeeds, records
- * completed publications, and acks every remaining message. Batches behind this one wait, so
- * every channel receives its rounds in order. At shutdown a batch still failing is NAKed,
+/* Publishes what is owed on NATS, retrying in place with a growing pause until it succeeds,
+ * records completed publications, and acks every remaining message. Batches behind this one
+ * wait, so every subject receives its rounds in order. At shutdown a batch still failing is NAKed,
  * and so is everything after it. */
 static void publish_and_settle(batch *b)
 {
     dsc_rounds_stage_t *st = b->st;
     dsc_publication_t *pubs = calloc(b->count, sizeof *pubs);
-    round_item **owner = calloc(b->count, sizeof *owner);
     dsc_round_apply_t **done = calloc(b->count, sizeof *done);
     size_t ndone = 0;
-    if (!pubs || !owner || !done) {
+    if (!pubs || !done) {
         retry_pending(b);
         goto out;
     }
@@ -485,7 +410,7 @@ static void publish_and_settle(batch *b)
     int64_t pause = PUBLISH_RETRY_FIRST_MS < cap ? PUBLISH_RETRY_FIRST_MS : cap;
     double mark = dsc_clock_now();
     bool retrying = false;
-    while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, owner, &mark) != 0) {
+    while (renew_leases(st, b, retrying) != 0 || publish_owed(b, pubs, &mark) != 0) {
         if (!hold(st, b, (int)pause)) {
             dsc_log(DSC_LOG_WARN, "publication still failing at shutdown, batch NAKed", NULL);
             st->gave_up = true;
@@ -518,7 +443,6 @@ static void publish_and_settle(batch *b)
     lap(DSC_STAGE_SETTLE, &mark);
 out:
     free(pubs);
-    free(owner);
     free(done);
 }
 
@@ -646,14 +570,13 @@ static void *publishing_thread(void *arg)
 
 dsc_rounds_stage_t *dsc_rounds_stage_start(const dsc_config_t *cfg, const atomic_bool *stop,
                                            dsc_nats_t *nats, dsc_redis_t *apply_redis,
-                                           dsc_redis_t *publish_redis, dsc_nchan_t *nchan)
+                                           dsc_redis_t *publish_redis)
 {
     dsc_rounds_stage_t *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     *st = (dsc_rounds_stage_t){.cfg = cfg, .stop = stop, .nats = nats, .apply_redis = apply_redis,
-                               .publish_redis = publish_redis, .nchan = nchan,
-                               .games = dsc_games_cache_new()};
+                               .publish_redis = publish_redis, .games = dsc_games_cache_new()};
     if (!st->games || pthread_mutex_init(&st->lock, NULL) != 0) {
         dsc_games_cache_free(st->games);
         free(st);

@@ -1,16 +1,16 @@
 /* Batches of rounds events in two overlapping halves. The fetch thread decodes a batch,
- * resolves games and applies it to Redis; a publishing thread then publishes it live (nchan,
- * then NATS), records the publications and settles every message (ack only once the read
- * model and the publications succeeded). While one batch is being published the next one is
- * fetched and applied; batches are published and settled in fetch order. A failing
- * publication is retried in place while the next batch waits, so channels stay in order.
- * Across processes, a round's versions are published only by the holder of its publication
- * lease (sink_redis.h); a message whose round another process holds waits (NAK). */
+ * resolves games and applies it to Redis, which publishes its live rounds to nchan in the same
+ * script run; a publishing thread then publishes them to NATS, records the publications and
+ * settles every message (ack only once the read model and the publications succeeded). While
+ * one batch is being published the next one is fetched and applied; batches are published and
+ * settled in fetch order. A failing NATS publication is retried in place while the next batch
+ * waits, so subjects stay in order. Across processes, a round's versions are published to
+ * NATS only by the holder of its publication lease (sink_redis.h); a message whose round
+ * another process holds waits (NAK). */
 #ifndef DSC_PROCESS_ROUNDS_H
 #define DSC_PROCESS_ROUNDS_H
 
 #include "config.h"
-#include "sink_nchan.h"
 #include "sink_redis.h"
 #include "source_jetstream.h"
 
@@ -23,7 +23,7 @@ typedef struct dsc_rounds_stage_s dsc_rounds_stage_t;
  * the retrying of a failing publication (its batch is then NAKed). */
 dsc_rounds_stage_t *dsc_rounds_stage_start(const dsc_config_t *cfg, const atomic_bool *stop,
                                            dsc_nats_t *nats, dsc_redis_t *apply_redis,
-                                           dsc_redis_t *publish_redis, dsc_nchan_t *nchan);
+                                           dsc_redis_t *publish_redis);
 /* Takes the messages out of list (the caller's destroy then frees nothing). */
 void dsc_process_rounds(dsc_rounds_stage_t *st, natsMsgList *list);
 /* Once no more batches come: finishes the batch being published (NAKed if its publication

@@ -66,7 +66,7 @@ void dsc_settle_retry(const dsc_config_t *cfg, dsc_delivery_t *d, datastream_op_
 
 /* The holder normally publishes within milliseconds, hence the short first delay. It grows
  * because every wait is a delivery that counts against MAX_DELIVER: a holder retrying through
- * a publisher outage keeps its lease for as long as the outage lasts, and a fixed short delay
+ * a NATS outage keeps its lease for as long as the outage lasts, and a fixed short delay
  * would use up MAX_DELIVER within seconds and make JetStream drop the message. */
 void dsc_settle_lease_wait(const dsc_config_t *cfg, dsc_delivery_t *d, datastream_op_e op)
 {

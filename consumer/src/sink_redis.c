@@ -13,28 +13,24 @@
 #include <string.h>
 
 extern const char lua_rounds_apply[], lua_rounds_published[], lua_rounds_lease[],
-    lua_nchan_stored[], lua_game_upsert[], lua_game_delete[], lua_games_lookup[];
+    lua_game_upsert[], lua_game_delete[], lua_games_lookup[];
 
 typedef enum {
-    S_ROUNDS_APPLY, S_ROUNDS_PUBLISHED, S_ROUNDS_LEASE, S_NCHAN_STORED, S_GAME_UPSERT,
-    S_GAME_DELETE, S_GAMES_LOOKUP, S_COUNT
+    S_ROUNDS_APPLY, S_ROUNDS_PUBLISHED, S_ROUNDS_LEASE, S_GAME_UPSERT, S_GAME_DELETE,
+    S_GAMES_LOOKUP, S_COUNT
 } script_id;
 
 static const char *const script_source[S_COUNT] = {
-    lua_rounds_apply, lua_rounds_published, lua_rounds_lease, lua_nchan_stored, lua_game_upsert,
-    lua_game_delete, lua_games_lookup,
+    lua_rounds_apply, lua_rounds_published, lua_rounds_lease, lua_game_upsert, lua_game_delete,
+    lua_games_lookup,
 };
-
-/* How far back nchan_stored.lua looks in a channel: nchan_message_buffer_length of the shipped
- * configuration, all that a resuming subscriber could be sent again. */
-#define NCHAN_STORED_DEPTH 1000
 
 #define NUM_MAX 24
 /* EVALSHA sha numkeys: the words before a script's own arguments. */
 #define CALL_HEAD 3
-/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, registry_rev, then op,
- * live, id, lsn, slug, type, json per event. */
-#define APPLY_FIXED_ARGS 6
+/* rounds_apply.lua: prefix, history_max, version_ttl, owner, lease_ms, registry_rev,
+ * nchan_prefix, nchan_buffer, nchan_ttl, then op, live, id, lsn, slug, type, json per event. */
+#define APPLY_FIXED_ARGS 9
 #define APPLY_ARGS_PER_EVENT 7
 
 struct dsc_redis_s {
@@ -400,6 +396,9 @@ int dsc_redis_apply_rounds(dsc_redis_t *r, dsc_round_apply_t *items, size_t n,
         call_str(&call, r->cfg->owner);
         call_int(&call, r->cfg->publication_lease_ms);
         call_str(&call, registry_rev);
+        call_str(&call, DATASTREAM_NCHAN_CHANNEL_KEY);
+        call_int(&call, r->cfg->nchan_buffer_length);
+        call_int(&call, r->cfg->nchan_message_timeout_s);
         for (size_t i = 0; i < n; i++)
             add_round_event(&call, &items[i]);
         rc = run_array_call_or(r, &call, n, parse_apply, items, "REGISTRY_CHANGED",
@@ -457,63 +456,6 @@ int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_
         rc = run_array_call(r, &call, n, parse_lease, keep);
     }
     call_free(&call);
-    return rc;
-}
-
-/* The channels of pubs not done yet, in asking order: which round, and game or type. */
-typedef struct {
-    dsc_publication_t *pub;
-    bool game;
-    char id[sizeof "game." + DATASTREAM_NAME_MAX];
-} stored_query;
-
-static int parse_stored(const redisReply *el, size_t i, void *out)
-{
-    stored_query *q = out;
-    if (el->type != REDIS_REPLY_INTEGER)
-        return -1;
-    if (el->integer == 1) {
-        if (q[i].game)
-            q[i].pub->game_done = true;
-        else
-            q[i].pub->type_done = true;
-    }
-    return 0;
-}
-
-int dsc_redis_find_stored(dsc_redis_t *r, dsc_publication_t *pubs, size_t n)
-{
-    stored_query *q = calloc(2 * n + 1, sizeof *q);
-    size_t nq = 0;
-    script_call call = {0};
-    int rc = -1;
-    if (!q)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (!pubs[i].game_done) {
-            q[nq] = (stored_query){.pub = &pubs[i], .game = true};
-            snprintf(q[nq++].id, sizeof q->id, "game.%s", pubs[i].slug);
-        }
-        if (!pubs[i].type_done) {
-            q[nq] = (stored_query){.pub = &pubs[i], .game = false};
-            snprintf(q[nq++].id, sizeof q->id, "type.%s", pubs[i].type);
-        }
-    }
-    rc = 0;
-    if (nq == 0)
-        goto out;
-    rc = -1;
-    if (call_init(&call, S_NCHAN_STORED, DATASTREAM_NCHAN_CHANNEL_KEY, 1 + 2 * nq) == 0) {
-        call_int(&call, NCHAN_STORED_DEPTH);
-        for (size_t k = 0; k < nq; k++) {
-            call_str(&call, q[k].id);
-            call_str(&call, q[k].pub->json);
-        }
-        rc = run_array_call(r, &call, nq, parse_stored, q);
-    }
-out:
-    call_free(&call);
-    free(q);
     return rc;
 }
 

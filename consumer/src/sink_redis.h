@@ -1,4 +1,5 @@
-/* Redis read model: every change is one Lua script run with EVALSHA (EVAL after NOSCRIPT),
+/* Redis read model, and nchan's storage for live rounds (written by the same script run that
+ * applies them): every change is one Lua script run with EVALSHA (EVAL after NOSCRIPT),
  * pipelined per batch. Scripts check LSNs, so replays and reordering change nothing. */
 #ifndef DSC_SINK_REDIS_H
 #define DSC_SINK_REDIS_H
@@ -7,7 +8,6 @@
 #include "event.h"
 #include "games_cache.h"
 #include "round_map.h"
-#include "sink_nchan.h"
 
 #include <stdbool.h>
 
@@ -15,8 +15,9 @@ typedef struct dsc_redis_s dsc_redis_t;
 
 typedef enum { DSC_APPLY_APPLIED, DSC_APPLY_DUPLICATE, DSC_APPLY_STALE } dsc_apply_status_e;
 
-/* Whether an event's live publication is owed, and whether this process may make it now.
- * Only the holder of a round's publication lease publishes its versions (rounds_apply.lua). */
+/* Whether an event's NATS publication is owed, and whether this process may make it now.
+ * Only the holder of a round's publication lease publishes its versions there; nchan got the
+ * version in the apply itself (rounds_apply.lua). */
 typedef enum {
     DSC_PUBLISH_NONE,       /* nothing owed */
     DSC_PUBLISH_OWED,       /* owed; this process holds the round's lease */
@@ -55,10 +56,6 @@ int dsc_redis_mark_published(dsc_redis_t *r, dsc_round_apply_t *const *items, si
  * version; keep[i] false when the version must be dropped because a newer one overtook it. */
 int dsc_redis_hold_leases(dsc_redis_t *r, dsc_round_apply_t *const *items, size_t n,
                           bool *keep);
-/* For rounds whose earlier attempt may have reached nchan unanswered: sets game_done /
- * type_done for each channel whose stored messages (nchan's Redis storage, on this Redis)
- * already hold the round, so that it is not published there twice. */
-int dsc_redis_find_stored(dsc_redis_t *r, dsc_publication_t *pubs, size_t n);
 int dsc_redis_apply_game(dsc_redis_t *r, const dsc_game_event_t *ev,
                          dsc_apply_status_e *status);
 

@@ -17,7 +17,7 @@ sub run_consumer {
 
 my $help = `$bin --help`;
 is $? >> 8, 0, '--help exits 0';
-for my $var (qw(NATS_URL NATS_USER NATS_PASSWORD REDIS_URL REDIS_PREFIX PUBLISH_URL PREFIX STREAM DURABLE_ROUNDS DURABLE_GAMES
+for my $var (qw(NATS_URL NATS_USER NATS_PASSWORD REDIS_URL REDIS_PREFIX NCHAN_BUFFER_LENGTH NCHAN_MESSAGE_TIMEOUT PREFIX STREAM DURABLE_ROUNDS DURABLE_GAMES
     BATCH_SIZE FETCH_TIMEOUT_MS ACK_WAIT MAX_DELIVER MAX_ACK_PENDING HISTORY_MAX VERSION_TTL
     MAX_MESSAGE_BYTES UNKNOWN_GAME_MAX_DELIVERIES NAK_DELAY_BASE_MS NAK_DELAY_MAX_MS
     PUBLICATION_LEASE_MS LEASE_WAIT_MS SHUTDOWN_GRACE LAG_REFRESH_MS METRICS_ADDR METRICS_PORT LOG_LEVEL CREATE_STREAM)) {
@@ -28,7 +28,7 @@ like $help, qr/^  BATCH_SIZE +.*\[64\]$/m, 'defaults shown';
 my @bad = (
     [ { REDIS_URL => 'localhost:1' }, q{REDIS_URL: 'localhost:1' is not redis://host:port[/db]} ],
     [ { REDIS_URL => 'redis://h:99999' }, q{REDIS_URL: 'redis://h:99999' is not redis://host:port[/db]} ],
-    [ { PUBLISH_URL => 'https://h:1/pub' }, q{PUBLISH_URL: 'https://h:1/pub' is not http://host:port/path} ],
+    [ { NCHAN_BUFFER_LENGTH => '0' }, q{NCHAN_BUFFER_LENGTH: 0 is outside 1..100000} ],
     [ { BATCH_SIZE => 'ten' }, q{BATCH_SIZE: 'ten' is not an integer} ],
     [ { BATCH_SIZE => '0' }, q{BATCH_SIZE: 0 is outside 1..1000} ],
     [ { HISTORY_MAX => '10' }, q{HISTORY_MAX: 10 is outside 1000..1000000} ],

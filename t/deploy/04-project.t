@@ -95,7 +95,7 @@ my ($co) = containers($dep{consumer});
 my %be_ports = container_ports($dep{backend});
 my %co_ports = container_ports($dep{consumer});
 is($be_ports{http}, 3000, 'backend: container port http is 3000');
-is($be_ports{publisher}, 3001, 'backend: container port publisher is 3001');
+ok(!grep({ $_ == 3001 } values %be_ports), 'backend: the publisher port 3001 is not a container port');
 is($co_ports{metrics}, 8090, 'consumer: container port metrics is 8090');
 for ([$be, 'backend', 3000, \%be_ports], [$co, 'consumer', 8090, \%co_ports]) {
     my ($c, $n, $port, $ports) = @$_;
@@ -118,8 +118,7 @@ is_deeply($co->{resources}, { requests => { cpu => '50m', memory => '64Mi' },
 my %be_env = env_map($be);
 my %co_env = env_map($co);
 is($be_env{DS_HTTP_PORT}, $be_ports{http}, 'backend: DS_HTTP_PORT is the http container port');
-is($be_env{DS_PUBLISH_PORT}, $be_ports{publisher}, 'backend: DS_PUBLISH_PORT is the publisher container port');
-is($be_env{DS_PUBLISH_ADDR}, '0.0.0.0', 'backend: publisher listens on the pod IP (consumers connect)');
+ok(!defined $be_env{DS_PUBLISH_ADDR}, 'backend: the publisher keeps its loopback address (nothing connects from outside)');
 is($co_env{METRICS_PORT}, $co_ports{metrics}, 'consumer: METRICS_PORT is the metrics container port');
 is($co_env{METRICS_ADDR}, '0.0.0.0', 'consumer: METRICS_ADDR lets the kubelet probe it');
 ok(grep({ $_->{name} eq 'DATASTREAM_TOKEN_SECRET' && $_->{valueFrom}{secretKeyRef} } @{ $be->{env} }),
@@ -130,7 +129,7 @@ sub url_target {   # scheme://host:port/... -> (host, port)
     $url =~ m{^\w+://([^/:]+):(\d+)} or return;
     return ($1, $2);
 }
-for ([PUBLISH_URL => 'backend', 'publisher'], [NATS_URL => 'nats', 'client']) {
+for ([NATS_URL => 'nats', 'client']) {
     my ($var, $target, $cport) = @$_;
     my ($host, $port) = url_target($co_env{$var} // '');
     ok($host, "consumer: $var names host and port") or next;
@@ -222,7 +221,6 @@ like($tpl, qr/worker_shutdown_timeout \$\{DS_NGINX_SHUTDOWN_TIMEOUT\}/,
 
 # ---------------------------------------------------------------- network policies
 my @np = objs($docs, 'NetworkPolicy');
-my $pub_open = 0;
 for my $np (@np) {
     my $n = $np->{metadata}{name};
     my @sel = pods_selected($np->{spec}{podSelector}{matchLabels});
@@ -236,18 +234,14 @@ for my $np (@np) {
         }
         for my $p (@{ $rule->{ports} // [] }) {
             ok(exists $ports{ $p->{port} }, "NetworkPolicy $n: port $p->{port} is a container port of $sel[0]");
-            next unless $sel[0] eq 'backend' && $ports{ $p->{port} } == $be_ports{publisher};
-            my @from = map { pods_selected($_->{podSelector}{matchLabels}) } @{ $rule->{from} // [] };
-            $pub_open++ unless @from && !grep { $_ ne 'consumer' } @from;
         }
     }
 }
 my ($bnp) = grep { subset($_->{spec}{podSelector}{matchLabels}, $dep{backend}{spec}{template}{metadata}{labels}) } @np;
 ok($bnp, 'a NetworkPolicy selects the backend pods');
 ok(grep({ $_ eq 'Ingress' } @{ $bnp->{spec}{policyTypes} // [] }), 'backend NetworkPolicy restricts ingress');
-ok(grep({ my $r = $_; grep { $be_ports{ $_->{port} } == 3001 } @{ $r->{ports} // [] } } @{ $bnp->{spec}{ingress} }),
-   'backend NetworkPolicy has a rule for the publisher port');
-is($pub_open, 0, 'the publisher port admits consumer pods only');
+is_deeply([ map { map { $_->{port} } @{ $_->{ports} // [] } } @{ $bnp->{spec}{ingress} } ], [3000],
+          'backend NetworkPolicy admits the public port only');
 my ($nnp) = grep { subset($_->{spec}{podSelector}{matchLabels}, $dep{nats}{spec}{template}{metadata}{labels}) } @np;
 ok($nnp, 'a NetworkPolicy selects the nats pods');
 my %nats_from;    # port => sorted list of who may connect

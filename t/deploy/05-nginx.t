@@ -69,7 +69,7 @@ my $rendered = do { local $/; <$fh> };
 close $fh;
 (my $directives = $rendered) =~ s/^\s*#.*$//mg;
 unlike($directives, qr/\$\{DS_/, 'no ${DS_*} placeholder is left in the rendered configuration');
-like($rendered, qr/listen 0\.0\.0\.0:$env{DS_PUBLISH_PORT};/, 'the publisher listens on the pod IP');
+like($rendered, qr/listen 127\.0\.0\.1:3001;/, 'the publisher listens on the pod\'s loopback only');
 like($rendered, qr/listen $env{DS_HTTP_PORT} /, 'the public server listens on DS_HTTP_PORT');
 like($rendered, qr/worker_shutdown_timeout $env{DS_NGINX_SHUTDOWN_TIMEOUT};/, 'worker_shutdown_timeout comes from the Deployment');
 like($rendered, qr/nchan_redis_server redis:\/\/127\.0\.0\.1:6379;/, 'nchan Redis comes from REDIS_URL');

@@ -39,7 +39,7 @@ for my $name (@env) {
         ok($help{$name}, "datastream-consumer --help lists $name");
     }
 }
-for my $name (qw(NATS_URL REDIS_URL PUBLISH_URL METRICS_ADDR METRICS_PORT SHUTDOWN_GRACE)) {
+for my $name (qw(NATS_URL REDIS_URL METRICS_ADDR METRICS_PORT SHUTDOWN_GRACE)) {
     ok((grep { $_ eq $name } @env), "the consumer Deployment sets $name");
 }
 

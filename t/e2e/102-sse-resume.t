@@ -17,8 +17,7 @@ $stack->start_redis;
 $stack->start_nats;
 my $a = $stack->start_nginx;                    # the instance clients use
 my $b = $stack->start_nginx(name => 'nginx2');  # the other replica
-# The consumer publishes through B, so rounds keep flowing while A restarts.
-$stack->start_consumer(nginx => 'nginx2');
+$stack->start_consumer;
 $stack->seed_games;
 my $sk = $stack->api_key(kind => 'sk');
 $stack->hold_channels(nginx => $sk, qw(crash type/multiplier));

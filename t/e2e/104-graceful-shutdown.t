@@ -1,6 +1,5 @@
 # Graceful shutdown (`nginx -s quit`, what a rolling update does) of the
-# instance the clients are connected to, while rounds keep being published
-# through the other instance:
+# instance the clients are connected to, while rounds keep being published:
 #   - WebSocket subscribers get a close frame with status 1001 (going away),
 #     SSE subscribers see their stream end;
 #   - each client reconnects to the other instance and resumes, missing no
@@ -26,7 +25,7 @@ $stack->start_redis;
 $stack->start_nats;
 my $a = $stack->start_nginx;
 my $b = $stack->start_nginx(name => 'nginx2');
-$stack->start_consumer(nginx => 'nginx2');   # keeps publishing while A goes away
+$stack->start_consumer;
 $stack->seed_games;
 my $sk = $stack->api_key(kind => 'sk');
 $stack->hold_channels($_ => $sk, 'crash') for qw(nginx nginx2);

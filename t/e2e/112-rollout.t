@@ -2,9 +2,9 @@
 # timings (read from the manifests), while rounds keep flowing:
 #   - a proxy stands in for the ALB in front of the backends' port 3000: at
 #     deregistration it sends new connections to the new pod, and when the
-#     deregistration delay ends it cuts whatever is still open to the old one;
-#     a second one stands in for kube-proxy in front of the publisher Service
-#     (new connections to the new pod, nothing cut);
+#     deregistration delay ends it cuts whatever is still open to the old one
+#     (the consumer does not go through the backends: it writes the rounds
+#     into nchan's storage in Redis, where the new pod finds them);
 #   - the old pod: preStop sleep, then SIGQUIT (the image's stop signal),
 #     nginx's worker_shutdown_timeout.
 # With the shipped timings (preStop + worker_shutdown_timeout + margin < the
@@ -36,8 +36,7 @@ $stack->start_nats;
 my %nginx_env = (DS_NGINX_SHUTDOWN_TIMEOUT => sprintf('%dms', $shipped{shutdown} * $SCALE * 1000));
 $stack->start_nginx(name => $_, env => \%nginx_env) for qw(nginx nginx2);
 my $alb = DataStream::Proxy->new(target => $stack->http_port('nginx'));
-my $svc = DataStream::Proxy->new(target => $stack->port('nginx_publish'));
-$stack->start_consumer(env => { PUBLISH_URL => 'http://127.0.0.1:' . $svc->port . '/pub' });
+$stack->start_consumer;
 $stack->seed_games;
 my $sk = $stack->api_key(kind => 'sk');
 
@@ -171,7 +170,6 @@ sub rollout {
     # Termination of the old pod: deregistration and preStop start together.
     my $t0 = time;
     $alb->deregister($stack->http_port($o{to}), $o{dereg});
-    $svc->deregister($stack->port("$o{to}_publish"), 1e6);
     pump(\@clients, $o{prestop});
     my $old_pid = $stack->{nginx_pid}{ $o{from} };
     kill 'QUIT', $old_pid;

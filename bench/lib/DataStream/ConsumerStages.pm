@@ -8,7 +8,7 @@ our @EXPORT_OK = qw(stage_seconds stages_used stages_note);
 
 # The stages of each thread of the rounds worker, in pipeline order (consumer/src/metrics.c).
 my @FETCH = qw(fetch decode games_lookup redis_apply handoff_wait);
-my @PUBLISH = qw(nchan nats redis_mark settle);
+my @PUBLISH = qw(nats redis_mark settle);
 
 # { stage => seconds } from the text of the consumer's /metrics.
 sub stage_seconds {
@@ -25,7 +25,7 @@ sub stages_used {
 }
 
 # Each stage's share of a window of $seconds in percent, by thread: "consumer, % of the
-# window: fetch thread: fetch 71, decode 2, ...; publishing thread: nchan 35, ...".
+# window: fetch thread: fetch 71, decode 2, ...; publishing thread: nats 20, ...".
 sub stages_note {
     my ($used, $seconds) = @_;
     return '' unless $seconds && %$used;

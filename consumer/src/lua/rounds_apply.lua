@@ -2,29 +2,49 @@
 -- event at a time (LSN per round, truncate LSN), with the writes to each history coalesced.
 -- LSNs arrive zero-padded to 20 digits so that string comparison orders them (Lua numbers
 -- lose precision above 2^53).
+-- Every live version it applies is published to the clients in the same run: written into
+-- nchan's storage as a message of its game's and of its type's channel (lib/nchan_storage.lua),
+-- the rounds of one channel together, in stream order. Publishing it is thus part of applying it:
+-- once, and in LSN order per round, across any number of consumer processes.
 -- ARGV: prefix, history_max, version_ttl, owner, lease_ms, registry_rev (the games registry's
---       revision the slugs and types were read at, or * when no event needs a game), then 7
---       per event: op, live,
+--       revision the slugs and types were read at, or * when no event needs a game),
+--       nchan_prefix (nchan's channel key up to the channel id), nchan_buffer (messages a
+--       channel keeps), nchan_ttl (their lifetime, s), then 7 per event: op, live,
 --       round_id, lsn, slug, type, round_json (slug, type and json are empty for d and t;
 --       round_id is empty for t). live is 1 when a version of this op is published to clients
 --       (the contract's op table decides, not this script), else 0. owner identifies the
 --       calling process's publication leases.
--- Returns one {status, publish} per event: status applied|duplicate|stale; publish 1 when
--- the live publication of this event is owed and the caller now holds the round's lease,
--- 2 when it is owed but another process holds the lease (that one publishes an older version
--- first; the caller retries later), 0 when nothing is owed. The read model is written either way.
-local p, max, ttl, owner, lease_ms, registry_rev =
-  ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local FIRST, STRIDE = 7, 7
+-- Returns one {status, publish} per event: status applied|duplicate|stale; publish concerns
+-- the event's NATS publication, made by the caller: 1 when it is owed and the caller now holds
+-- the round's lease, 2 when it is owed but another process holds the lease (that one publishes
+-- an older version first; the caller retries later), 0 when nothing is owed. The read model
+-- and nchan are written either way.
+local p, max, ttl, owner, lease_ms, registry_rev, nchan_prefix, nchan_buffer, nchan_ttl =
+  ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]),
+  tonumber(ARGV[9])
+local FIRST, STRIDE = 10, 7
 
 -- include lib/keys.lua
 -- include lib/publication_lease.lua
 -- include lib/revision.lua
+-- include lib/nchan_storage.lua
 
 -- The games registry must be the one the caller resolved the batch's names at: a game changed
 -- since then, and the caller resolves them again (games_lookup.lua gives the revision).
 if registry_rev ~= '*' and (redis.call('GET', key(p, 'games_revision')) or '') ~= registry_rev then
   return redis.error_reply('REGISTRY_CHANGED a game changed since the names were read')
+end
+
+-- The batch's live rounds per nchan channel, in stream order, published at the end.
+local live_rounds, live_channels = {}, {}
+local function publish_live(slug, typ, json)
+  for _, channel in ipairs({'game.' .. slug, 'type.' .. typ}) do
+    if not live_rounds[channel] then
+      live_rounds[channel] = {}
+      live_channels[#live_channels + 1] = channel
+    end
+    table.insert(live_rounds[channel], json)
+  end
 end
 
 local keys_set = key(p, 'histories')
@@ -99,20 +119,27 @@ local function flush()
   pending, removed = {}, {}
 end
 
--- The version hash keeps the event's live flag: a redelivered copy owes the publication of the
--- version it finds there, whatever op it carries itself.
+-- The version hash keeps the event's live flag: a redelivered copy owes the NATS publication
+-- of the version it finds there, whatever op it carries itself. Its field nchan is 1 once the
+-- version went to nchan; a version without it was applied by a consumer of before this script
+-- published to nchan, and is published now unless its NATS publication (made after nchan's
+-- then) is recorded.
 local function upsert(op, live, id, lsn, slug, typ, json)
   if truncated and lsn <= truncated then return {'stale', 0} end
   local rv = key(p, 'round_version', id)
-  local cur = redis.call('HMGET', rv, 'lsn', 'live', 'pub', 'g', 't', 'lease', 'until')
+  local cur = redis.call('HMGET', rv, 'lsn', 'live', 'pub', 'g', 't', 'lease', 'until', 'nchan')
   local old_game, old_type
   if cur[1] then
     if lsn < cur[1] then return {'stale', 0} end
     if lsn == cur[1] then
       if cur[2] ~= '1' or is_published(cur[3], lsn) then return {'duplicate', 0} end
       local fields = {}
+      if cur[8] ~= '1' then
+        publish_live(slug, typ, json)
+        fields = {'nchan', '1'}
+      end
       local publish = claim_publication(fields, cur[6], cur[7], lsn)
-      if publish == 1 then redis.call('HSET', rv, unpack(fields)) end
+      if #fields > 0 then redis.call('HSET', rv, unpack(fields)) end
       return {'duplicate', publish}
     end
     old_game = cur[4] and key(p, 'history_game', cur[4])
@@ -126,8 +153,12 @@ local function upsert(op, live, id, lsn, slug, typ, json)
     pending[history] = pending[history] or {}
     pending[history][id] = json
   end
-  local fields = {'lsn', lsn, 'op', op, 'live', live, 'g', slug, 't', typ}
-  local publish = live == '1' and claim_publication(fields, cur[6], cur[7], lsn) or 0
+  local fields = {'lsn', lsn, 'op', op, 'live', live, 'nchan', live, 'g', slug, 't', typ}
+  local publish = 0
+  if live == '1' then
+    publish_live(slug, typ, json)
+    publish = claim_publication(fields, cur[6], cur[7], lsn)
+  end
   redis.call('HSET', rv, unpack(fields))
   redis.call('EXPIRE', rv, ttl)
   return {'applied', publish}
@@ -186,6 +217,10 @@ for i = FIRST, #ARGV, STRIDE do
   end
 end
 flush()
+for _, channel in ipairs(live_channels) do
+  nchan_publish_rounds(nchan_prefix, nchan_buffer, nchan_ttl, channel, live_rounds[channel],
+                       math.floor(now / 1000))
+end
 -- Unique across Redis restarts that lose data, unlike a counter alone, which could come back
 -- to a value an nginx worker has cached.
 if next(changed) then

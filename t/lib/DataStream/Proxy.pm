@@ -16,6 +16,10 @@ package DataStream::Proxy;
 # the request got through: 'hold' discards what backends send and keeps the
 # connections open (an answer that never comes), 'cut' discards it and closes
 # the connection as soon as the backend answered, 'pass' (the default) relays.
+#
+# pause stops relaying in both directions, new connections included, and
+# resume goes on with everything sent meanwhile, in order: a network that
+# stalls for a while and loses nothing.
 
 use strict;
 use warnings;
@@ -52,6 +56,9 @@ sub deregister {
     my ($self, $target, $delay) = @_;
     print { $self->{ctl} } "deregister $target $delay\n";
 }
+
+sub pause  { print { $_[0]{ctl} } "pause\n" }
+sub resume { print { $_[0]{ctl} } "resume\n" }
 
 # Connections the proxy closed itself when a deregistration delay ended.
 sub answers {
@@ -91,6 +98,7 @@ sub relay {
     my %upstream;   # fileno => 1 for the backend's side of a pair
     my @cutoffs;    # [time, old target]
     my $answers = 'pass';
+    my $paused = 0;
     my $drop = sub {
         my ($s) = @_;
         my @pair = ($s, $peer{ fileno $s });
@@ -120,7 +128,7 @@ sub relay {
                     $peer{ fileno $a } = $b;
                     $sock{ fileno $a } = $a;
                     $target_of{ fileno $a } = $target;
-                    $sel->add($a);
+                    $sel->add($a) unless $paused;
                 }
                 $upstream{ fileno $up } = 1;
             } elsif ($r == $ctl) {
@@ -129,6 +137,11 @@ sub relay {
                 for (split /\n/, $line) {
                     my ($cmd, $new, $delay) = split / /;
                     if ($cmd eq 'answers') { $answers = $new; next }
+                    if ($cmd eq 'pause' || $cmd eq 'resume') {
+                        $paused = $cmd eq 'pause';
+                        for my $x (values %sock) { $paused ? $sel->remove($x) : $sel->add($x) }
+                        next;
+                    }
                     next unless $cmd eq 'deregister';
                     push @cutoffs, [time + $delay, $target];
                     @cutoffs = sort { $a->[0] <=> $b->[0] } @cutoffs;

@@ -246,13 +246,11 @@ sub start_consumer {
     my ($self, %opt) = @_;
     my $name = $opt{name} // 'consumer';
     my $metrics = $self->{ports}{"${name}_metrics"} //= free_port();
-    my $nginx = $opt{nginx} // 'nginx';
     $self->spawn($name => {
             NATS_URL      => $self->nats_url,
             NATS_USER     => 'consumer',
             NATS_PASSWORD => $self->nats_password('consumer'),
             REDIS_URL     => 'redis://127.0.0.1:' . $self->port('redis') . '/0',
-            PUBLISH_URL   => 'http://127.0.0.1:' . $self->port("${nginx}_publish") . '/pub',
             METRICS_PORT  => $metrics,
             CREATE_STREAM => 1,
             LOG_LEVEL     => 'debug',

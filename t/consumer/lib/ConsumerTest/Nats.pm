@@ -125,6 +125,13 @@ sub messages {
     return @got;
 }
 
+# Core publish; returns once the server has it (PING / PONG).
+sub publish {
+    my ($self, $subject, $data) = @_;
+    $self->_send(sprintf "PUB %s %d\r\n%s\r\nPING\r\n", $subject, length $data, $data);
+    $self->_wait_pong(5);
+}
+
 # JetStream publish: waits for the stream's ack and returns its JSON.
 sub js_publish {
     my ($self, $subject, $data, $headers) = @_;

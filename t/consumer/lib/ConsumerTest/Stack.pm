@@ -104,17 +104,14 @@ sub start_nats {
     wait_until('nats', 10, sub { port_open($port) });
 }
 
-# nchan keeps its messages in memory, or with (nchan_redis => 1) in the stack's Redis, as the
-# shipped configuration does.
+# nchan reads its channels from the stack's Redis, where the consumer writes them, as in the
+# shipped configuration: the tests read what the consumer published through it.
 sub start_nginx {
-    my ($self, %opt) = @_;
+    my ($self) = @_;
     my $port = $self->port('nginx');
     my $d = $self->{dir};
-    my ($upstream, $pass) = ('', '');
-    if ($opt{nchan_redis}) {
-        $upstream = "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $self->port('redis') . "; }";
-        $pass = 'nchan_redis_pass nchan_redis;';
-    }
+    my $upstream = "upstream nchan_redis { nchan_redis_server redis://127.0.0.1:" . $self->port('redis') . "; }";
+    my $pass = 'nchan_redis_pass nchan_redis;';
     mkdir "$d/nginx";
     mkdir "$d/nginx/logs";
     open my $fh, '>', "$d/nginx/nginx.conf" or die;
@@ -172,7 +169,6 @@ sub consumer_env {
     return {
         NATS_URL => 'nats://127.0.0.1:' . $self->port('nats'),
         REDIS_URL => 'redis://127.0.0.1:' . $self->port('redis') . '/0',
-        PUBLISH_URL => 'http://127.0.0.1:' . $self->port('nginx') . '/pub',
         PREFIX => $self->{prefix},
         CREATE_STREAM => 1,
         FETCH_TIMEOUT_MS => 300,

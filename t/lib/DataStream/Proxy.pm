@@ -1,8 +1,8 @@
 package DataStream::Proxy;
 
 # A TCP load balancer on loopback, in a child process, standing in for what
-# sits in front of a backend pod during a rollout: the ALB in front of port
-# 3000, kube-proxy in front of the publisher Service.
+# sits between a client and a server: the ALB in front of a backend pod's
+# port 3000 during a rollout, the network between the consumer and Redis.
 #
 # Every new connection goes to the current target. deregister($port, $delay)
 # sends new connections to another target from then on and, once $delay
@@ -16,10 +16,6 @@ package DataStream::Proxy;
 # the request got through: 'hold' discards what backends send and keeps the
 # connections open (an answer that never comes), 'cut' discards it and closes
 # the connection as soon as the backend answered, 'pass' (the default) relays.
-#
-# pause stops relaying in both directions, new connections included, and
-# resume goes on with everything sent meanwhile, in order: a network that
-# stalls for a while and loses nothing.
 
 use strict;
 use warnings;
@@ -56,9 +52,6 @@ sub deregister {
     my ($self, $target, $delay) = @_;
     print { $self->{ctl} } "deregister $target $delay\n";
 }
-
-sub pause  { print { $_[0]{ctl} } "pause\n" }
-sub resume { print { $_[0]{ctl} } "resume\n" }
 
 # Connections the proxy closed itself when a deregistration delay ended.
 sub answers {
@@ -98,7 +91,6 @@ sub relay {
     my %upstream;   # fileno => 1 for the backend's side of a pair
     my @cutoffs;    # [time, old target]
     my $answers = 'pass';
-    my $paused = 0;
     my $drop = sub {
         my ($s) = @_;
         my @pair = ($s, $peer{ fileno $s });
@@ -128,7 +120,7 @@ sub relay {
                     $peer{ fileno $a } = $b;
                     $sock{ fileno $a } = $a;
                     $target_of{ fileno $a } = $target;
-                    $sel->add($a) unless $paused;
+                    $sel->add($a);
                 }
                 $upstream{ fileno $up } = 1;
             } elsif ($r == $ctl) {
@@ -137,11 +129,6 @@ sub relay {
                 for (split /\n/, $line) {
                     my ($cmd, $new, $delay) = split / /;
                     if ($cmd eq 'answers') { $answers = $new; next }
-                    if ($cmd eq 'pause' || $cmd eq 'resume') {
-                        $paused = $cmd eq 'pause';
-                        for my $x (values %sock) { $paused ? $sel->remove($x) : $sel->add($x) }
-                        next;
-                    }
                     next unless $cmd eq 'deregister';
                     push @cutoffs, [time + $delay, $target];
                     @cutoffs = sort { $a->[0] <=> $b->[0] } @cutoffs;

@@ -213,6 +213,44 @@ sub nginx_workers {
     return @w;
 }
 
+# The whole machine's busy and stolen CPU so far, in seconds (/proc/stat's first line:
+# user nice system idle iowait irq softirq steal).
+sub machine_cpu {
+    my ($line) = slurp('/proc/stat') =~ /^cpu\s+(.*)$/m;
+    my @f = split ' ', $line // '';
+    my $total = 0;
+    $total += $_ // 0 for @f[0 .. 7];
+    return { busy => ($total - ($f[3] // 0) - ($f[4] // 0)) / $CLK, steal => ($f[7] // 0) / $CLK };
+}
+
+# CPU seconds of the children this process has reaped so far (the publisher of a window, its
+# load clients).
+sub reaped_cpu { my (undef, undef, $cu, $cs) = times; return $cu + $cs }
+
+# What a window's CPU is read from: the machine's, the reaped children's, each server's so far.
+sub cpu_mark {
+    my ($servers) = @_;
+    return { machine => machine_cpu(), reaped => reaped_cpu(),
+             servers => [map { sample_procs(@$_[1 .. $#$_])->{cpu} } @$servers] };
+}
+
+# CPU between the marks $m0 and $m2 per second of publishing, in % of one core: what runs after
+# the publisher (the last deliveries, the clients' idle wait) is little, and the idle wait costs
+# nothing. $m1 was taken once the publisher was reaped: children reaped after it are load clients.
+sub cpu_used {
+    my ($servers, $m0, $m1, $m2, $pub) = @_;
+    return undef unless $pub && $pub->{seconds};
+    my $pct = sub { 100 * $_[0] / $pub->{seconds} };
+    my $clients = $m2->{reaped} - $m1->{reaped};
+    return { machine => $pct->($m2->{machine}{busy} - $m0->{machine}{busy}),
+             steal => $pct->($m2->{machine}{steal} - $m0->{machine}{steal}),
+             parts => [['publisher', $pct->($m1->{reaped} - $m0->{reaped})],
+                       (map { [$servers->[$_][0], $pct->($m2->{servers}[$_] - $m0->{servers}[$_])] } 0 .. $#$servers),
+                       $clients > 0 ? ['load clients', $pct->($clients)] : ()] };
+}
+
+sub cores { return scalar(() = slurp('/proc/cpuinfo') =~ /^processor\s*:/mg) }
+
 sub sample_procs {    # { cpu => seconds, rss_kb => KB } summed over pids
     my (@pids) = @_;
     my %s = (cpu => 0, rss_kb => 0);
@@ -627,9 +665,12 @@ sub load_run {
     for (@outs) { wait_file($_->[1], $ramp_budget) or note "$tag: ramp not finished in time" }
     sleep 0.5;    # let the last handshakes settle before sampling
     my @procs = @{ $o{procs} // [] };
+    my $servers = $o{cpu_of} // [];    # [name, pids...] whose CPU the window reports
     my $b0 = sample_procs(@procs);
+    my $m0 = cpu_mark($servers);
     my $t0 = time;
     my $pub = $o{during} ? $o{during}->() : undef;
+    my $m1 = cpu_mark($servers);
     my @clients_json;
     for my $i (0 .. $#pids) {
         wait_pid($pids[$i], $o{duration} + 60);
@@ -637,11 +678,13 @@ sub load_run {
         $clients_json[-1]{late} = late_bursts("$dir/$tag." . ($i + 1) . '.lat') if $o{latency_log};
     }
     my $b1 = sample_procs(@procs);
+    my $m2 = cpu_mark($servers);
     my $elapsed = time - $t0;
     my $c = merge_clients(@clients_json);
     my $r = { client => $c, pub => $pub,
               backend => { cpu_s => $b1->{cpu} - $b0->{cpu}, window_s => $elapsed,
-                           rss_open_kb => $b0->{rss_kb}, rss_end_kb => $b1->{rss_kb} } };
+                           rss_open_kb => $b0->{rss_kb}, rss_end_kb => $b1->{rss_kb} },
+              cpu => cpu_used($servers, $m0, $m1, $m2, $pub) };
     raw($tag => $r);
     return $r;
 }
@@ -731,7 +774,7 @@ sub ws_sse_run {
         tag => $o{tag}, port => $o{srv}{http}, conns => 2 * $conns, clients => 2,
         client_paths => $o{paths}, client_protocols => $o{protocols}, duration => $P{rate_seconds} + 30,
         expect => 2 * $o{count} * $conns, idle => 5, procs => $o{procs}, during => $o{during},
-        latency_log => $o{latency_log},
+        latency_log => $o{latency_log}, cpu_of => $o{cpu_of},
     );
     $r->{per} = $r->{client}{per_client} ? $r->{client}{per_client} : [$r->{client}, {}];
     return $r;
@@ -741,6 +784,8 @@ sub part_b {
     my @targets = (['bare', $bare, 'nchan']);
     # The simplest consumer: JetStream -> fetch -> POST to the bare nchan -> ack, nothing else.
     push @targets, ['forwarder', $bare, 'forward'] if $have_consumer;
+    # JetStream alone: the same publisher, a consumer that fetches and acks, no clients.
+    push @targets, ['jetstream', undef, 'fetch'] if $have_consumer;
     if ($pushpin_why) { skip('b(pushpin)', $pushpin_why) }
     elsif (my $pp = eval { start_pushpin() }) { push @targets, ['pushpin', $pp, 'pushpin'] }
     else { skip('b(pushpin)', "does not start: $@") }
@@ -775,23 +820,26 @@ sub part_b {
                 note "b: consumer still has $d->{left} queued" if $d->{left};
                 # A baseline run does not need the consumer: stop it from taking CPU meanwhile
                 # (and from taking the forwarder's rounds, which it catches up on after).
-                if ($via ne 'jetstream' && ($d->{left} || $via eq 'forward')) { kill 'STOP', $cpid; $paused = $cpid }
+                if ($via ne 'jetstream' && ($d->{left} || $via eq 'forward' || $via eq 'fetch')) { kill 'STOP', $cpid; $paused = $cpid }
             }
-            my $forwarder = $via eq 'forward' ? start_forwarder($srv, "bench-forwarder-$rate") : undef;
-            my $resume = sub { stop_forwarder($forwarder) if $forwarder; kill 'CONT', $paused if $paused };
-            my ($paths, $protocols) = subscribers($srv, "b($label)") or do { $resume->(); next };
-            my $conns = $P{latency_conns};
+            my $noop = $via eq 'forward' ? start_noop("bench-forwarder-$rate", '--forward', "http://127.0.0.1:$srv->{pub}/pub")
+                     : $via eq 'fetch' ? start_noop("bench-jetstream-$rate", '--live') : undef;
+            my $forwarder = $via eq 'forward' ? $noop : undef;
+            my $resume = sub { stop_noop($noop) if $noop; kill 'CONT', $paused if $paused };
             my $first = $next_id;
             $next_id += $count + 10;
-            note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
             my @pub = ($EXE{pub}, '--rate', $rate, '--count', $count, '--games', 'crash', '--start-id', $first);
             push @pub, publisher_target($via, $srv);
+            if ($via eq 'fetch') { jetstream_alone($rate, $count, $noop, \@pub, $resume); next }
+            my ($paths, $protocols) = subscribers($srv, "b($label)") or do { $resume->(); next };
+            my $conns = $P{latency_conns};
+            note "b: $label at $rate/s ($count messages, $conns WebSocket + $conns SSE subscribers)";
             my $aof = $via eq 'jetstream' ? aof_settled() : undef;
             my ($stages0, $t0) = ($via eq 'jetstream' ? consumer_stages() : undef, time);
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
-                during => sub { run_json(@pub) }, latency_log => 1,
+                during => sub { run_json(@pub) }, latency_log => 1, cpu_of => servers_of($label, $srv, $forwarder),
             );
             $resume->();
             my ($stages, $window) = ($stages0 ? stages_used($stages0, consumer_stages()) : undef, time - $t0);
@@ -808,7 +856,7 @@ sub part_b {
                     lat => $c->{messages} ? $c->{latency_us} : undef,
                     note => sprintf('%s: %d/%d delivered%s%s%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
                                     unstamped($c), late_note($c->{late}), pub_note($r->{pub}), forwarder_note($forwarder),
-                                    aof_note($aof),
+                                    cpu_note($r->{cpu}), aof_note($aof),
                                     $c->{first_error} ? "; $c->{first_error}" : '',
                                     $stages ? '; ' . stages_note($stages, $window) : ''));
             }
@@ -831,14 +879,18 @@ sub part_b {
             . ($p ? "$p->{note} — " : '') . 'baseline ' . pushpin_note() . ", $row->{note}";
         ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
     }
-    # A forwarder row shows the pipeline's figure beside the simplest consumer's.
-    for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'forwarder' } @rows) {
-        my $p = $same->($row, 'pipeline');
-        my ($ds, $fw) = ($p && $p->{lat}, $row->{lat});
-        $row->{case} .= ' vs JetStream forwarder';
-        $row->{note} = ($ds && $fw ? ratio_note([map { [$_, $ds->{$_}, $fw->{$_}] } qw(p50 p99 max)], 'forwarder') . '; ' : '')
-            . 'baseline ' . $row->{note};
-        ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
+    # A forwarder row shows the pipeline's figure beside the simplest consumer's, a JetStream
+    # row beside what JetStream alone takes to hand the same rounds to a consumer.
+    for my $vs (['forwarder', 'JetStream forwarder', 'forwarder'], ['jetstream', 'JetStream alone', 'JetStream']) {
+        my ($label, $case, $peer) = @$vs;
+        for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq $label } @rows) {
+            my $p = $same->($row, 'pipeline');
+            my ($ds, $base) = ($p && $p->{lat}, $row->{lat});
+            $row->{case} .= " vs $case";
+            $row->{note} = ($ds && $base ? ratio_note([map { [$_, $ds->{$_}, $base->{$_}] } qw(p50 p99 max)], $peer) . '; ' : '')
+                . 'baseline ' . $row->{note};
+            ($row->{value}, $row->{baseline}) = ($p && $p->{value}, $row->{value});
+        }
     }
     # Pair each pipeline row with the bare row of the same protocol and rate.
     for my $row (grep { $_->{part} eq 'b' && ($_->{label} // '') eq 'pipeline' } @rows) {
@@ -855,17 +907,40 @@ sub part_b {
     }
 }
 
-# The simplest consumer (datastream-bench-noop --forward) on a durable of its own that starts
-# at the stream's next message; returns once JetStream has the durable.
-sub start_forwarder {
-    my ($srv, $durable) = @_;
+# datastream-bench-noop --live or --forward on a durable of its own that starts at the stream's
+# next message; returns once JetStream has the durable.
+sub start_noop {
+    my ($durable, @mode) = @_;
     my $pid = spawn_to("$dir/$durable.out", "$dir/$durable.log", $EXE{noop}, '--url', $stack->nats_url('consumer'),
-                       '--durable', $durable, '--idle-ms', 3_600_000, '--forward', "http://127.0.0.1:$srv->{pub}/pub");
+                       '--durable', $durable, '--idle-ms', 3_600_000, @mode);
     DataStream::Stack::wait_until("durable $durable", sub { defined durable_lag($durable) }, 20);
-    return { pid => $pid, out => "$dir/$durable.out" };
+    return { pid => $pid, out => "$dir/$durable.out", durable => $durable };
 }
 
-sub stop_forwarder {
+# Part b's JetStream alone at a rate: its publisher, and the do-nothing consumer fetching and
+# acking; rows the pipeline's are set beside (one per protocol, like theirs).
+sub jetstream_alone {
+    my ($rate, $count, $noop, $pub, $resume) = @_;
+    note "b: JetStream alone at $rate/s ($count messages, fetched and acked)";
+    my $servers = [['nats-server', $stack->{procs}{nats}], ['do-nothing consumer', $noop->{pid}]];
+    my $m0 = cpu_mark($servers);
+    my $p = run_json(@$pub);
+    my $m1 = cpu_mark($servers);
+    eval { DataStream::Stack::wait_until("$noop->{durable} fetched all", sub { (durable_lag($noop->{durable}) // 1) == 0 }, 30) }
+        or note "b: $@";
+    my $cpu = cpu_used($servers, $m0, $m1, cpu_mark($servers), $p);
+    $resume->();
+    my $r = $noop->{result};
+    for my $proto (qw(ws sse)) {
+        row(part => 'b', case => "$proto $rate/s", metric => 'p50 / p99 / max ms', label => 'jetstream',
+            value => lat3({ messages => $r->{received}, latency_us => $r->{latency_us} }), proto => $proto, rate => $rate,
+            lat => $r->{received} ? $r->{latency_us} : undef,
+            note => sprintf('JetStream alone (publisher -> a do-nothing consumer\'s fetch): %d/%d fetched%s%s',
+                            $r->{received} // 0, $count, pub_note($p), cpu_note($cpu)));
+    }
+}
+
+sub stop_noop {
     my ($f) = @_;
     kill 'INT', $f->{pid};
     wait_pid($f->{pid}, 10);
@@ -876,13 +951,26 @@ sub forwarder_note {
     my ($f) = @_;
     return '' unless $f;
     my $r = $f->{result} // {};
-    return sprintf '; forwarded %s, %s POST errors', $r->{forwarded} // '?', $r->{forward_errors} // '?';
+    return sprintf '; forwarded %s, %s POST errors; publisher -> its fetch p50 / p99 / max %s ms',
+        $r->{forwarded} // '?', $r->{forward_errors} // '?', lat3({ messages => $r->{received}, latency_us => $r->{latency_us} }) // '?';
+}
+
+# The processes of a part b target whose CPU its window reports, beside the publisher and the
+# load clients.
+sub servers_of {
+    my ($label, $srv, $forwarder) = @_;
+    return [[pushpin => pushpin_procs($srv)]] if $label eq 'pushpin';
+    my @nginx = (nginx => nginx_workers($srv->{run}));
+    return [['nats-server', $stack->{procs}{nats}], [Redis => $stack->{procs}{redis}],
+            [consumer => $stack->{procs}{consumer}], \@nginx] if $label eq 'pipeline';
+    return [['nats-server', $stack->{procs}{nats}], [forwarder => $forwarder->{pid}], \@nginx] if $forwarder;
+    return [\@nginx];
 }
 
 # datastream-bench-pub's options for a target: JetStream, an nchan publisher, Pushpin.
 sub publisher_target {
     my ($via, $srv) = @_;
-    return ('--nats', $nats_url) if $via eq 'jetstream' || $via eq 'forward';
+    return ('--nats', $nats_url) if $via eq 'jetstream' || $via eq 'forward' || $via eq 'fetch';
     return ('--pushpin', $srv->{zmq}) if $via eq 'pushpin';
     return ('--nchan', "http://127.0.0.1:$srv->{pub}/pub");
 }
@@ -933,6 +1021,15 @@ sub lat3 {
 sub unstamped {
     my ($c) = @_;
     return $c->{no_timestamp} ? " (and $c->{no_timestamp} without a readable send time)" : '';
+}
+
+# Where the machine's CPU went while a window published, in % of one core: a latency figure
+# means little when the machine was saturated.
+sub cpu_note {
+    my ($cpu) = @_;
+    return '' unless $cpu;
+    return sprintf '; CPU while publishing, %% of one core: machine %.0f of %d (stolen %.0f): %s', $cpu->{machine},
+        100 * cores(), $cpu->{steal}, join ', ', map { sprintf '%s %.0f', @$_ } @{ $cpu->{parts} };
 }
 
 sub pub_note {
@@ -1353,7 +1450,7 @@ note "e: $@" if $@;
 # ---------------------------------------------------------------- report
 
 my ($cpu) = slurp('/proc/cpuinfo') =~ /^model name\s*:\s*(.+)$/m;
-my $cores = () = slurp('/proc/cpuinfo') =~ /^processor\s*:/mg;
+my $cores = cores();
 my $nginx_v = `nginx -v 2>&1`; chomp $nginx_v; $nginx_v =~ s/^nginx version: //;
 my $date = strftime('%Y-%m-%d %H:%M UTC', gmtime($started));
 
@@ -1381,6 +1478,9 @@ $md .= "\nBaselines: a = `datastream-bench-noop` (fetch + ack, same batch) on th
     . "b, c = bare nchan (same nginx and nchan, no module, memory storage) fed by `datastream-bench-pub --nchan`; "
     . "b rows \"vs JetStream forwarder\" = the same JetStream publisher and bare nchan with the simplest consumer between "
     . "them (`datastream-bench-noop --forward`: fetch, POST each envelope as it is, ack), Data Stream / forwarder ratios in their notes; "
+    . "b rows \"vs JetStream alone\" = the same JetStream publisher and a consumer that only fetches and acks "
+    . "(`datastream-bench-noop --live`), timed to its fetch: what JetStream and the machine take before any consumer's work; "
+    . "b notes \"CPU while publishing\" = each process's CPU per second of publishing, in % of one core, and the whole machine's; "
     . ($pushpin_why ? '' : "b, c rows \"vs Pushpin\" = the peer product " . pushpin_note() . " fed the same round "
        . "objects by `datastream-bench-pub --pushpin`, Data Stream / Pushpin ratios in their notes; ")
     . "d = the same bytes as a static file from the bare nginx; "

@@ -4,14 +4,18 @@
  * deliver all, same ack wait and max ack pending), fetch batches of the same
  * size, ack every message without waiting. No decoding, no Redis, no nchan.
  *
- * With --forward it is also the floor of any consumer's live path: each fetched
- * message is POSTed as it is (pipelined, one POST per message) to an nchan
- * publisher, and the batch is acked once nchan has answered all of it. It then
- * starts at the stream's new messages, like a consumer that is already caught up.
+ * With --live it is the baseline of the live path instead: it starts at the
+ * stream's new messages, like a consumer that is already caught up, and reports
+ * how long datastream-bench-pub's messages took to reach it (their stamped send
+ * time -> the fetch that returned them): the part of any consumer's latency that
+ * is JetStream's and the machine's. With --forward (implies --live) it is also
+ * the simplest complete live path: each fetched message is POSTed as it is
+ * (pipelined, one POST per message) to an nchan publisher, and the batch is
+ * acked once nchan has answered all of it.
  *
  * Stops after --expect messages or --idle-ms without a message; prints one
- * JSON line with the count, the time from the first to the last message and
- * its peak RSS. */
+ * JSON line with the count, the time from the first to the last message, its
+ * peak RSS and, with --live, the latency percentiles. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +29,7 @@
 #include <nats/nats.h>
 
 #include "http_publish.h"
+#include "wall_clock.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -49,8 +54,61 @@ usage(FILE *out)
         "  --max-ack-pending N   (default 1000, like MAX_ACK_PENDING)\n"
         "  --expect N         stop after N messages (default 0 = until idle)\n"
         "  --idle-ms T        stop after T ms without a message (default 3000)\n"
-        "  --forward URL      POST each message to the nchan publisher URL/CHANNELS before the ack\n"
+        "  --live             start at new messages; report their latency from datastream-bench-pub\n"
+        "  --forward URL      POST each message to the nchan publisher URL/CHANNELS before the ack (implies --live)\n"
         "  --channels C       channels of --forward (default game.crash,type.crash)\n");
+}
+
+/* Receipt latencies of the stamped messages, in microseconds. */
+typedef struct {
+    int64_t *us;
+    size_t   n, cap;
+} samples_t;
+
+static int
+samples_add(samples_t *sm, int64_t us)
+{
+    if (sm->n == sm->cap) {
+        size_t   cap = sm->cap ? sm->cap * 2 : 65536;
+        int64_t *p = realloc(sm->us, cap * sizeof(*p));
+
+        if (p == NULL) return -1;
+        sm->us = p;
+        sm->cap = cap;
+    }
+    sm->us[sm->n++] = us;
+    return 0;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* The send time datastream-bench-pub writes into the row's extras (escaped JSON inside the
+ * envelope), or -1. */
+static int64_t
+stamped_send_us(const char *data, int len)
+{
+    static const char key[] = "bench_sent_us\\\": ";
+    const char       *p = memmem(data, (size_t) len, key, sizeof(key) - 1);
+    char             *end;
+    long long         v;
+
+    if (p == NULL) return -1;
+    p += sizeof(key) - 1;
+    errno = 0;
+    v = strtoll(p, &end, 10);
+    return (errno || end == p || end > data + len) ? -1 : v;
+}
+
+static int64_t
+percentile_us(const samples_t *sm, double q)
+{
+    return sm->us[(size_t) (q * (double) (sm->n - 1) + 0.5)];
 }
 
 static int
@@ -76,6 +134,7 @@ main(int argc, char **argv)
         { "max-ack-pending", required_argument, NULL, 'a' },
         { "expect", required_argument, NULL, 'e' },
         { "idle-ms", required_argument, NULL, 'i' },
+        { "live", no_argument, NULL, 'l' },
         { "forward", required_argument, NULL, 'f' },
         { "channels", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
@@ -88,7 +147,7 @@ main(int argc, char **argv)
     http_t            http = { .fd = -1 };
     http_counts_t     posted = { 0, 0, 0 };
     long long         batch = 64, fetch_ms = 1000, max_ack_pending = 1000, expect = 0, idle_ms = 3000;
-    int               opt;
+    int               opt, live = 0;
     natsConnection   *nc = NULL;
     natsOptions      *no = NULL;
     jsCtx            *js = NULL;
@@ -99,6 +158,7 @@ main(int argc, char **argv)
     jsErrCode         jerr = 0;
     natsStatus        s;
     long long         got = 0, ack_errors = 0;
+    samples_t         received = { NULL, 0, 0 };
     int64_t           first_ms = 0, last_ms = 0, last_seen;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -112,7 +172,8 @@ main(int argc, char **argv)
         case 'a': if (num(optarg, 1, 1000000, &max_ack_pending)) goto bad; break;
         case 'e': if (num(optarg, 0, INT64_MAX, &expect)) goto bad; break;
         case 'i': if (num(optarg, 10, 3600000, &idle_ms)) goto bad; break;
-        case 'f': forward = optarg; break;
+        case 'l': live = 1; break;
+        case 'f': forward = optarg; live = 1; break;
         case 'c': channels = optarg; break;
         case 'h': usage(stdout); return 0;
         default: goto bad;
@@ -134,7 +195,7 @@ main(int argc, char **argv)
         cc.Durable = durable;
         cc.FilterSubject = subject;
         cc.AckPolicy = js_AckExplicit;
-        cc.DeliverPolicy = forward ? js_DeliverNew : js_DeliverAll;
+        cc.DeliverPolicy = live ? js_DeliverNew : js_DeliverAll;
         cc.AckWait = 30LL * 1000 * 1000 * 1000;
         cc.MaxDeliver = 1000;
         cc.MaxAckPending = max_ack_pending;
@@ -159,6 +220,16 @@ main(int argc, char **argv)
 
         s = natsSubscription_Fetch(&list, sub, (int) batch, fetch_ms, &jerr);
         if (s == NATS_OK) {
+            int64_t now_us = wall_clock_us();
+
+            for (int i = 0; live && i < list.Count; i++) {
+                int64_t sent = stamped_send_us(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
+
+                if (sent > 0 && samples_add(&received, now_us - sent) != 0) {
+                    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory\"}\n");
+                    stop_flag = 1;
+                }
+            }
             /* A failed POST is counted in posted.errors; its message is acked all the same. */
             for (int i = 0; forward && i < list.Count; i++)
                 (void) http_post(&http, channels, natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]),
@@ -184,11 +255,19 @@ main(int argc, char **argv)
         double        secs = (double) (last_ms - first_ms) / 1000.0;
         long          rss = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
         printf("{\"tool\":\"datastream-bench-noop\",\"messages\":%lld,\"ack_errors\":%lld,\"seconds\":%.3f,"
-               "\"msgs_per_s\":%.1f,\"rss_kb\":%ld,\"batch\":%lld,\"forwarded\":%lld,\"forward_errors\":%lld}\n",
+               "\"msgs_per_s\":%.1f,\"rss_kb\":%ld,\"batch\":%lld,\"forwarded\":%lld,\"forward_errors\":%lld",
                got, ack_errors, secs, secs > 0 ? (double) got / secs : 0.0, rss, batch,
                posted.delivered + posted.created, posted.errors);
+        if (received.n > 0) {
+            qsort(received.us, received.n, sizeof(*received.us), cmp_i64);
+            printf(",\"received\":%zu,\"latency_us\":{\"p50\":%lld,\"p99\":%lld,\"max\":%lld}",
+                   received.n, (long long) percentile_us(&received, 0.50),
+                   (long long) percentile_us(&received, 0.99), (long long) percentile_us(&received, 1.0));
+        }
+        printf("}\n");
     }
 out:
+    free(received.us);
     if (http.fd >= 0) (void) close(http.fd);
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);

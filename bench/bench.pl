@@ -824,7 +824,6 @@ sub part_b {
             }
             my $noop = $via eq 'forward' ? start_noop("bench-forwarder-$rate", '--forward', "http://127.0.0.1:$srv->{pub}/pub")
                      : $via eq 'fetch' ? start_noop("bench-jetstream-$rate", '--live') : undef;
-            my $forwarder = $via eq 'forward' ? $noop : undef;
             my $resume = sub { stop_noop($noop) if $noop; kill 'CONT', $paused if $paused };
             my $first = $next_id;
             $next_id += $count + 10;
@@ -839,7 +838,7 @@ sub part_b {
             my $r = ws_sse_run(
                 tag => "b-$label-$rate", srv => $srv, paths => $paths, protocols => $protocols, count => $count,
                 procs => [$label eq 'pipeline' ? $stack->{procs}{consumer} : ()],
-                during => sub { run_json(@pub) }, latency_log => 1, cpu_of => servers_of($label, $srv, $forwarder),
+                during => sub { run_json(@pub) }, latency_log => 1, cpu_of => servers_of($label, $srv, $noop),
             );
             $resume->();
             my ($stages, $window) = ($stages0 ? stages_used($stages0, consumer_stages()) : undef, time - $t0);
@@ -855,7 +854,7 @@ sub part_b {
                     value => lat3($c), baseline => undef, label => $label, proto => $proto, rate => $rate,
                     lat => $c->{messages} ? $c->{latency_us} : undef,
                     note => sprintf('%s: %d/%d delivered%s%s%s%s%s%s%s', $label, $c->{messages} // 0, $count * $conns,
-                                    unstamped($c), late_note($c->{late}), pub_note($r->{pub}), forwarder_note($forwarder),
+                                    unstamped($c), late_note($c->{late}), pub_note($r->{pub}), forwarder_note($noop),
                                     cpu_note($r->{cpu}), aof_note($aof),
                                     $c->{first_error} ? "; $c->{first_error}" : '',
                                     $stages ? '; ' . stages_note($stages, $window) : ''));
@@ -958,7 +957,7 @@ sub forwarder_note {
 # The processes of a part b target whose CPU its window reports, beside the publisher and the
 # load clients.
 sub servers_of {
-    my ($label, $srv, $forwarder) = @_;
+    my ($label, $srv, $forwarder) = @_;    # $forwarder: the noop of a forwarder target
     return [[pushpin => pushpin_procs($srv)]] if $label eq 'pushpin';
     my @nginx = (nginx => nginx_workers($srv->{run}));
     return [['nats-server', $stack->{procs}{nats}], [Redis => $stack->{procs}{redis}],

@@ -266,8 +266,7 @@ static int publish_owed(batch *b, dsc_publication_t *pubs, double *mark)
     for (size_t i = 0; i < b->count; i++) {
         const round_item *it = &b->items[i];
         if (!it->settled && it->apply.publish == DSC_PUBLISH_OWED)
-            pubs[n++] = (dsc_publication_t){it->ev.row.id, it->apply.slug, it->apply.type,
-                                            it->json};
+            pubs[n++] = (dsc_publication_t){it->apply.slug, it->apply.type, it->json};
     }
     if (n == 0)
         return 0;

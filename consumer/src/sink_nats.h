@@ -4,10 +4,8 @@
 
 #include <nats/nats.h>
 #include <stddef.h>
-#include <stdint.h>
 
 typedef struct {
-    int64_t round_id;
     const char *slug;
     const char *type;
     const char *json;
